@@ -1,0 +1,60 @@
+"""All settings in one place, read from `SIYU_` environment variables (and `.env`).
+
+Every setting is documented in docs/en/configuration.md and docs/zh-CN/configuration.md;
+tests/test_docs.py keeps that true.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_VAR_DIR / 'siyu.db'}",
+        description="SQLAlchemy URL. Default: an embedded SQLite file under ./var/. "
+        "Production: postgresql+psycopg://user:pass@host/db",
+    )
+    database_echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+    sqlite_busy_timeout_ms: int = Field(
+        default=10_000, ge=0, description="How long a SQLite writer waits for the lock before failing."
+    )
+    sqlite_synchronous: str = Field(
+        default="FULL",
+        pattern="^(OFF|NORMAL|FULL|EXTRA)$",
+        description="SQLite PRAGMA synchronous. FULL makes every commit survive power loss, "
+        "which is what 'a 2xx means durably committed' needs.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `siyu serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `siyu serve` listens on.")
+    events_max_batch: int = Field(default=1000, ge=1, description="Most events in one POST /api/v1/events.")
+    events_max_body_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Largest request body POST /api/v1/events accepts."
+    )
+    session_ttl_hours: int = Field(default=12, ge=1, description="How long a staff sign-in session lasts.")
+    job_lease_seconds: int = Field(
+        default=60, ge=1, description="How long a worker holds a claimed job before others may take it back."
+    )
+    job_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How long an idle worker sleeps between looks for due jobs."
+    )
+    job_modules: str = Field(
+        default="",
+        description="Comma-separated extra Python modules the worker imports to register job handlers.",
+    )
+    default_phone_region: str = Field(
+        default="CN", description="Region assumed for phone numbers written without a country code."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Contacts: one profile per person, with identities on many platforms, attributes, notes, merges."""

@@ -1,0 +1,161 @@
+"""Contact queries. Every query is scoped by workspace; consultants additionally by owner."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, exists, select
+from sqlalchemy.orm import Session
+
+from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity
+from siyu.errors import validation_error
+from siyu.tags.models import ContactTag, Tag
+
+# Standard profile columns that `attr.<name>=value` filters may name.
+STANDARD_FILTER_COLUMNS = {
+    "name": Contact.name,
+    "source_channel": Contact.source_channel,
+    "region": Contact.region,
+    "occupation": Contact.occupation,
+    "gender": Contact.gender,
+    "consult_question": Contact.consult_question,
+}
+
+
+@dataclass
+class ContactFilter:
+    tag_ids: list[int] = field(default_factory=list)  # all of these
+    owner_id: int | None = None
+    unowned: bool = False
+    source_channel: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)  # equality, standard or custom
+    identity_type: str | None = None
+    identity_value: str | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+    ids: list[int] | None = None
+
+
+def filtered(
+    select_from: Select[tuple[Contact]] | Select[tuple[int]],
+    workspace_id: int,
+    flt: ContactFilter,
+    owner_only: int | None,
+    defs: dict[str, AttributeDefinition],
+) -> Select[tuple[Contact]] | Select[tuple[int]]:
+    """Adds the WHERE clauses of a filter to a query over contact (live profiles only)."""
+    q = select_from.where(Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None))
+    if owner_only is not None:
+        q = q.where(Contact.owner_id == owner_only)
+    if flt.tag_ids:
+        # The first tag drives the query through ix_contact_tag_tag_id_contact_id in id order.
+        first, *rest = flt.tag_ids
+        q = q.join(ContactTag, and_(ContactTag.contact_id == Contact.id, ContactTag.tag_id == first))
+        for tag_id in rest:
+            q = q.where(
+                exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag_id == tag_id)
+            )
+    if flt.owner_id is not None:
+        q = q.where(Contact.owner_id == flt.owner_id)
+    if flt.unowned:
+        q = q.where(Contact.owner_id.is_(None))
+    if flt.source_channel is not None:
+        q = q.where(Contact.source_channel == flt.source_channel)
+    for key, value in flt.attributes.items():
+        column = STANDARD_FILTER_COLUMNS.get(key)
+        if column is not None:
+            q = q.where(column == value)
+            continue
+        definition = defs.get(key)
+        if definition is None:
+            known = ", ".join([*STANDARD_FILTER_COLUMNS, *defs])
+            raise validation_error(f"attr.{key}", f"unknown attribute; filterable: {known}")
+        if definition.type is AttributeType.number:
+            try:
+                number = float(value)
+            except ValueError:
+                raise validation_error(f"attr.{key}", f"{value!r} is not a number") from None
+            q = q.where(Contact.attributes[key].as_float() == number)
+        else:
+            q = q.where(Contact.attributes[key].as_string() == value)
+    if flt.identity_type is not None:
+        condition = [Identity.contact_id == Contact.id, Identity.type == flt.identity_type]
+        if flt.identity_value is not None:
+            condition.append(Identity.value == flt.identity_value)
+        q = q.where(exists().where(*condition))
+    if flt.created_after is not None:
+        q = q.where(Contact.created_at >= flt.created_after)
+    if flt.created_before is not None:
+        q = q.where(Contact.created_at < flt.created_before)
+    if flt.ids is not None:
+        q = q.where(Contact.id.in_(flt.ids))
+    return q
+
+
+def list_page(
+    session: Session,
+    workspace_id: int,
+    flt: ContactFilter,
+    owner_only: int | None,
+    defs: dict[str, AttributeDefinition],
+    *,
+    before_id: int | None,
+    limit: int,
+) -> list[Contact]:
+    """Newest first. `before_id` is the keyset cursor: no OFFSET, so page 10,000 costs what page 1 does."""
+    order_column = ContactTag.contact_id if flt.tag_ids else Contact.id
+    q = filtered(select(Contact), workspace_id, flt, owner_only, defs)
+    if before_id is not None:
+        q = q.where(order_column < before_id)
+    q = q.order_by(order_column.desc()).limit(limit)
+    return list(session.scalars(q))
+
+
+def identities_by_contact(session: Session, contact_ids: Sequence[int]) -> dict[int, list[Identity]]:
+    result: dict[int, list[Identity]] = defaultdict(list)
+    if contact_ids:
+        rows = session.scalars(
+            select(Identity).where(Identity.contact_id.in_(contact_ids)).order_by(Identity.id)
+        )
+        for row in rows:
+            result[row.contact_id].append(row)
+    return result
+
+
+def tags_by_contact(session: Session, contact_ids: Sequence[int]) -> dict[int, list[Tag]]:
+    result: dict[int, list[Tag]] = defaultdict(list)
+    if contact_ids:
+        rows = session.execute(
+            select(ContactTag.contact_id, Tag)
+            .join(Tag, Tag.id == ContactTag.tag_id)
+            .where(ContactTag.contact_id.in_(contact_ids))
+            .order_by(Tag.id)
+        )
+        for contact_id, tag in rows:
+            result[contact_id].append(tag)
+    return result
+
+
+def contacts_by_identities(
+    session: Session, workspace_id: int, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Maps (type, value) to contact id for the pairs that exist. One query per identity type."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for identity_type, value in pairs:
+        by_type[identity_type].append(value)
+    found: dict[tuple[str, str], int] = {}
+    for identity_type, values in by_type.items():
+        for start in range(0, len(values), 5000):
+            rows = session.execute(
+                select(Identity.value, Identity.contact_id).where(
+                    Identity.workspace_id == workspace_id,
+                    Identity.type == identity_type,
+                    Identity.value.in_(values[start : start + 5000]),
+                )
+            )
+            for value, contact_id in rows:
+                found[(identity_type, value)] = contact_id
+    return found

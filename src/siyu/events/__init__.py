@@ -1,0 +1,1 @@
+"""Events: the append-only record of what each contact did, numbered per workspace."""

@@ -1,0 +1,1 @@
+"""Shared building blocks: time, errors, pagination, schema base."""

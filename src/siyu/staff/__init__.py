@@ -1,0 +1,1 @@
+"""Staff: the brand's people who own and serve contacts, with their roles."""

@@ -1,0 +1,1 @@
+"""Tags and tag groups; every tag change is recorded with who, when and why."""

@@ -1,0 +1,1 @@
+"""Workspaces: one brand's isolated data."""
