@@ -22,9 +22,7 @@ from siyu.kit import time as siyu_time
 from siyu.migrations.runner import upgrade
 
 BACKEND = os.environ.get("SIYU_TEST_BACKEND", "sqlite")
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SIYU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_ADMIN_URL = os.environ.get("SIYU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def pytest_report_header() -> str:
@@ -76,9 +74,7 @@ def _empty_all_tables(database: Database) -> None:
             for name in tables:
                 conn.exec_driver_sql(f'DELETE FROM "{name}"')
         else:
-            conn.exec_driver_sql(
-                "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
-            )
+            conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
@@ -113,3 +109,74 @@ def clock() -> Iterator[FrozenClock]:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+# --- the application and callers -------------------------------------------------------------
+
+
+from dataclasses import dataclass  # noqa: E402
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from siyu.app import create_app  # noqa: E402
+from siyu.auth.scopes import Scope  # noqa: E402
+from siyu.auth.service import create_api_key  # noqa: E402
+from siyu.staff.models import Role  # noqa: E402
+from siyu.staff.schemas import StaffCreate  # noqa: E402
+from siyu.staff.service import add_staff  # noqa: E402
+from siyu.workspaces.service import create_workspace  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Tenant:
+    """A workspace with an admin API key and a client that sends it."""
+
+    workspace_id: int
+    key: str
+    client: TestClient
+
+    def as_staff(self, email: str, role: Role = Role.consultant, name: str = "员工") -> tuple[int, TestClient]:
+        """Adds a staff member, signs them in and returns (staff id, a client carrying their session)."""
+        created = self.client.post("/api/v1/staff", json={"email": email, "name": name, "role": role.value, "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        staff_id = created.json()["id"]
+        signed = self.client.post(
+            "/api/v1/auth/sessions", json={"email": email, "password": PASSWORD, "workspace_id": self.workspace_id}
+        )
+        assert signed.status_code == 201, signed.text
+        client = TestClient(self.client.app, headers={"Authorization": f"Bearer {signed.json()['token']}"})
+        return staff_id, client
+
+
+@pytest.fixture
+def app(db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    return create_app(settings=settings, database=db)
+
+
+@pytest.fixture
+def make_tenant(app, db: Database):  # type: ignore[no-untyped-def]
+    def make(name: str = "品牌A", scopes: frozenset[Scope] | None = None) -> Tenant:
+        with db.transaction() as session:
+            workspace = create_workspace(session, name)
+            _, key = create_api_key(
+                session, workspace_id=workspace.id, name="test", scopes=scopes if scopes is not None else frozenset(Scope)
+            )
+            workspace_id = workspace.id
+        return Tenant(workspace_id, key, TestClient(app, headers={"Authorization": f"Bearer {key}"}))
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant) -> Tenant:  # type: ignore[no-untyped-def]
+    return make_tenant()
+
+
+@pytest.fixture
+def anonymous(app) -> TestClient:  # type: ignore[no-untyped-def]
+    return TestClient(app)
+
+
+__all__ = ["PASSWORD", "Role", "StaffCreate", "Tenant", "add_staff"]

@@ -134,4 +134,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["BigIntPK", "Base", "Database", "UTCDateTime", "create_db_engine", "is_sqlite"]
+__all__ = ["Base", "BigIntPK", "Database", "UTCDateTime", "create_db_engine", "is_sqlite"]

@@ -76,7 +76,7 @@ def authenticated(request: Request) -> Principal:
     return principal
 
 
-def Authorize(scope: Scope) -> Callable[..., Principal]:  # noqa: N802 - reads as a declaration
+def Authorize(scope: Scope) -> Callable[..., Principal]:
     def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
         principal.require(scope)
         return principal

@@ -85,7 +85,5 @@ def validate_attributes(
         except ValueError as exc:
             problems.append({"field": f"{field}.{key}", "reason": f"{definition.type.value} attribute {exc}"})
     if problems:
-        raise ValidationFailed(
-            "; ".join(f"{p['field']}: {p['reason']}" for p in problems), details=problems
-        )
+        raise ValidationFailed("; ".join(f"{p['field']}: {p['reason']}" for p in problems), details=problems)
     return clean

@@ -55,9 +55,7 @@ def merge_contacts(
     moved: dict[str, int] = {}
 
     def move(model: Any, name: str) -> None:
-        result = session.execute(
-            update(model).where(model.contact_id == merged.id).values(contact_id=survivor.id)
-        )
+        result = session.execute(update(model).where(model.contact_id == merged.id).values(contact_id=survivor.id))
         moved[name] = int(result.rowcount)  # type: ignore[attr-defined]
 
     move(Identity, "identities")
@@ -77,9 +75,7 @@ def merge_contacts(
     survivor.updated_at = utcnow()
 
     # Profiles merged into `merged` earlier now point at the survivor: one hop, never a chain.
-    session.execute(
-        update(Contact).where(Contact.merged_into_id == merged.id).values(merged_into_id=survivor.id)
-    )
+    session.execute(update(Contact).where(Contact.merged_into_id == merged.id).values(merged_into_id=survivor.id))
     merged.merged_into_id = survivor.id
     merged.owner_id = None
     record = ContactMerge(

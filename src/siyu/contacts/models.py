@@ -39,9 +39,7 @@ class Contact(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     )
 
     name: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    owner_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True
-    )
+    owner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)
     # The standard profile of seed 002's customer statistics table.
     source_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
     first_consult_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -56,9 +54,7 @@ class Contact(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     birthday_mmdd: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     # Custom attributes, declared per workspace (AttributeDefinition) and validated against it.
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
     # Set when this profile was merged into another; the row stays so old ids still resolve.
     merged_into_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("contact.id", ondelete="SET NULL"), nullable=True

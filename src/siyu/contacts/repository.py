@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.orm import Session
@@ -40,12 +41,12 @@ class ContactFilter:
 
 
 def filtered(
-    select_from: Select[tuple[Contact]] | Select[tuple[int]],
+    select_from: Select[Any],
     workspace_id: int,
     flt: ContactFilter,
     owner_only: int | None,
     defs: dict[str, AttributeDefinition],
-) -> Select[tuple[Contact]] | Select[tuple[int]]:
+) -> Select[Any]:
     """Adds the WHERE clauses of a filter to a query over contact (live profiles only)."""
     q = select_from.where(Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None))
     if owner_only is not None:
@@ -55,9 +56,7 @@ def filtered(
         first, *rest = flt.tag_ids
         q = q.join(ContactTag, and_(ContactTag.contact_id == Contact.id, ContactTag.tag_id == first))
         for tag_id in rest:
-            q = q.where(
-                exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag_id == tag_id)
-            )
+            q = q.where(exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag_id == tag_id))
     if flt.owner_id is not None:
         q = q.where(Contact.owner_id == flt.owner_id)
     if flt.unowned:
@@ -117,9 +116,7 @@ def list_page(
 def identities_by_contact(session: Session, contact_ids: Sequence[int]) -> dict[int, list[Identity]]:
     result: dict[int, list[Identity]] = defaultdict(list)
     if contact_ids:
-        rows = session.scalars(
-            select(Identity).where(Identity.contact_id.in_(contact_ids)).order_by(Identity.id)
-        )
+        rows = session.scalars(select(Identity).where(Identity.contact_id.in_(contact_ids)).order_by(Identity.id))
         for row in rows:
             result[row.contact_id].append(row)
     return result

@@ -89,9 +89,7 @@ def _check_owner(session: Session, principal: Principal, owner_id: int | None) -
 
 def _apply_profile(contact: Contact, fields: dict[str, Any]) -> None:
     for name, value in fields.items():
-        if name == "first_consult_at" and value is not None:
-            value = ensure_utc(value)
-        setattr(contact, name, value)
+        setattr(contact, name, ensure_utc(value) if name == "first_consult_at" and value is not None else value)
     if "birthday" in fields:
         contact.birthday_mmdd = birthday_mmdd(contact.birthday)
 
@@ -168,7 +166,9 @@ def add_identity(session: Session, principal: Principal, contact_id: int, item: 
     return contact
 
 
-def remove_identity(session: Session, principal: Principal, contact_id: int, identity_type: str, value: str, *, region: str) -> None:
+def remove_identity(
+    session: Session, principal: Principal, contact_id: int, identity_type: str, value: str, *, region: str
+) -> None:
     contact = get_contact(session, principal, contact_id)
     try:
         normalized = normalize(identity_type, value, region=region)
@@ -196,9 +196,7 @@ def find_by_identity(session: Session, principal: Principal, identity_type: str,
     return get_contact(session, principal, found[(identity_type, normalized)])
 
 
-def merge(
-    session: Session, principal: Principal, survivor_id: int, other_id: int, reason: str
-) -> ContactMerge:
+def merge(session: Session, principal: Principal, survivor_id: int, other_id: int, reason: str) -> ContactMerge:
     survivor = get_contact(session, principal, survivor_id)
     other = get_contact(session, principal, other_id)
     if survivor.id == other.id:

@@ -25,9 +25,7 @@ class Event(IdMixin, WorkspaceScoped, Base):
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     event_id: Mapped[str] = mapped_column(String(128), nullable=False)
     type: Mapped[str] = mapped_column(String(64), nullable=False)
-    contact_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False
-    )
+    contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)

@@ -4,7 +4,18 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db import Base, UTCDateTime
@@ -65,6 +76,4 @@ class CronTick(IdMixin, CreatedAtMixin, Base):
 
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     tick_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
-    job_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("job.id", ondelete="SET NULL"), nullable=True
-    )
+    job_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("job.id", ondelete="SET NULL"), nullable=True)

@@ -11,7 +11,6 @@ from siyu.db import BigIntPK, UTCDateTime
 from siyu.kit.time import utcnow
 
 
-
 class IdMixin:
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
 
@@ -24,7 +23,5 @@ class WorkspaceScoped:
     """Every business row belongs to a workspace: nothing crosses workspaces."""
 
     @declared_attr
-    def workspace_id(cls) -> Mapped[int]:  # noqa: N805 - SQLAlchemy's declared_attr signature
-        return mapped_column(
-            BigInteger, ForeignKey("workspace.id", ondelete="CASCADE"), nullable=False, index=False
-        )
+    def workspace_id(cls) -> Mapped[int]:
+        return mapped_column(BigInteger, ForeignKey("workspace.id", ondelete="CASCADE"), nullable=False, index=False)

@@ -21,12 +21,8 @@ class Staff(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
 
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=20, validate_strings=True), nullable=False
-    )
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20, validate_strings=True), nullable=False)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     wecom_userid: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    lead_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True
-    )
+    lead_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)

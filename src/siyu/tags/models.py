@@ -45,9 +45,7 @@ class ContactTag(WorkspaceScoped, CreatedAtMixin, Base):
         Index("ix_contact_tag_tag_id_contact_id", "tag_id", "contact_id"),
     )
 
-    contact_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False
-    )
+    contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
     tag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tag.id", ondelete="CASCADE"), nullable=False)
 
 
@@ -69,19 +67,21 @@ class TagChange(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     __tablename__ = "tag_change"
     __table_args__ = (Index("ix_tag_change_contact_id_created_at", "contact_id", "created_at"),)
 
-    contact_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False
-    )
-    tag_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("tag.id", ondelete="SET NULL"), nullable=True
-    )
+    contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    tag_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tag.id", ondelete="SET NULL"), nullable=True)
     # Kept so history reads right after a tag is renamed or deleted.
     tag_name: Mapped[str] = mapped_column(String(100), nullable=False)
     action: Mapped[TagAction] = mapped_column(
         Enum(TagAction, native_enum=False, length=10, validate_strings=True), nullable=False
     )
     source: Mapped[TagSource] = mapped_column(
-        Enum(TagSource, native_enum=False, length=10, validate_strings=True, values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            TagSource,
+            native_enum=False,
+            length=10,
+            validate_strings=True,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         nullable=False,
     )
     actor_staff_id: Mapped[int | None] = mapped_column(

@@ -1,0 +1,27 @@
+"""The /api/v1 tree. Everything hangs under `private`, which demands a credential, unless it is put on
+`public` on purpose (tests/test_security.py lists the public routes and walks all the others)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from siyu.auth import endpoints as auth
+from siyu.auth.dependencies import authenticated
+from siyu.contacts import endpoints as contacts
+from siyu.events import endpoints as events
+from siyu.staff import endpoints as staff
+from siyu.tags import endpoints as tags
+
+public = APIRouter()
+public.include_router(auth.public_router)
+
+private = APIRouter(dependencies=[Depends(authenticated)])
+private.include_router(auth.router)
+private.include_router(staff.router)
+private.include_router(contacts.router)
+private.include_router(tags.router)
+private.include_router(events.router)
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(public)
+api_router.include_router(private)

@@ -1,0 +1,92 @@
+"""create_app(): the ASGI application. `siyu serve` runs it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from siyu import __version__
+from siyu.api import api_router
+from siyu.config import Settings, get_settings
+from siyu.db import Database, create_db_engine
+from siyu.errors import SiyuError
+
+log = logging.getLogger("siyu")
+
+HTTP_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed"}
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header", "cookie")] or list(loc)
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SiyuError)
+    async def _siyu(_: Request, exc: SiyuError) -> JSONResponse:
+        return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": _field(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        message = "; ".join(f"{d['field']}: {d['reason']}" for d in details[:5])
+        body = {"error": {"code": "validation_failed", "message": message, "details": details}}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        body = {"error": {"code": code, "message": str(exc.detail)}}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = {"error": {"code": "internal_error", "message": "an unexpected error occurred; it has been logged"}}
+        return JSONResponse(body, status_code=500)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_database = database is None
+    database = database or Database(create_db_engine(settings.database_url, settings))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            database.dispose()
+
+    app = FastAPI(
+        title="siyu",
+        version=__version__,
+        summary="The open private-domain operations platform (私域运营)",
+        lifespan=lifespan,
+    )
+    app.state.database = database
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api_router)
+
+    @app.get("/health", tags=["health"], summary="Liveness and database check (public)")
+    def health() -> dict[str, str]:
+        with database.transaction(write=False) as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

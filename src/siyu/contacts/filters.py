@@ -1,0 +1,72 @@
+"""One reading of contact filters, for GET /contacts query strings and bulk-action selections alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from siyu.contacts.identities import IdentityError, normalize
+from siyu.contacts.repository import ContactFilter
+from siyu.errors import validation_error
+
+KNOWN = {"tag", "owner_id", "unowned", "source_channel", "identity", "created_after", "created_before"}
+DOC = (
+    "tag (repeatable; all of), owner_id, unowned=true, source_channel, identity=type:value or type, "
+    "created_after, created_before (ISO 8601), attr.<name>=value"
+)
+
+
+def _values(raw: str | list[str]) -> list[str]:
+    return raw if isinstance(raw, list) else [raw]
+
+
+def _one(name: str, raw: str | list[str]) -> str:
+    values = _values(raw)
+    if len(values) != 1:
+        raise validation_error(name, "give this filter once")
+    return values[0]
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise validation_error(name, f"{value!r} is not an id (an integer)") from None
+
+
+def _time(name: str, value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise validation_error(name, f"{value!r} is not an ISO 8601 time such as 2026-11-01T00:00:00+08:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_filter(params: Mapping[str, str | list[str]], *, region: str) -> ContactFilter:
+    flt = ContactFilter()
+    for name, raw in params.items():
+        if name.startswith("attr."):
+            flt.attributes[name[5:]] = _one(name, raw)
+        elif name == "tag":
+            flt.tag_ids = [_int("tag", v) for v in _values(raw)]
+        elif name == "owner_id":
+            flt.owner_id = _int(name, _one(name, raw))
+        elif name == "unowned":
+            flt.unowned = _one(name, raw).lower() in ("1", "true", "yes")
+        elif name == "source_channel":
+            flt.source_channel = _one(name, raw)
+        elif name == "identity":
+            identity_type, _, value = _one(name, raw).partition(":")
+            flt.identity_type = identity_type
+            if value:
+                try:
+                    flt.identity_value = normalize(identity_type, value, region=region)
+                except IdentityError as exc:
+                    raise validation_error("identity", str(exc)) from None
+        elif name == "created_after":
+            flt.created_after = _time(name, _one(name, raw))
+        elif name == "created_before":
+            flt.created_before = _time(name, _one(name, raw))
+        else:
+            raise validation_error(name, f"unknown filter; filters are: {DOC}")
+    return flt
