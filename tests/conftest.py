@@ -139,7 +139,9 @@ class Tenant:
 
     def as_staff(self, email: str, role: Role = Role.consultant, name: str = "员工") -> tuple[int, TestClient]:
         """Adds a staff member, signs them in and returns (staff id, a client carrying their session)."""
-        created = self.client.post("/api/v1/staff", json={"email": email, "name": name, "role": role.value, "password": PASSWORD})
+        created = self.client.post(
+            "/api/v1/staff", json={"email": email, "name": name, "role": role.value, "password": PASSWORD}
+        )
         assert created.status_code == 201, created.text
         staff_id = created.json()["id"]
         signed = self.client.post(
@@ -161,7 +163,10 @@ def make_tenant(app, db: Database):  # type: ignore[no-untyped-def]
         with db.transaction() as session:
             workspace = create_workspace(session, name)
             _, key = create_api_key(
-                session, workspace_id=workspace.id, name="test", scopes=scopes if scopes is not None else frozenset(Scope)
+                session,
+                workspace_id=workspace.id,
+                name="test",
+                scopes=scopes if scopes is not None else frozenset(Scope),
             )
             workspace_id = workspace.id
         return Tenant(workspace_id, key, TestClient(app, headers={"Authorization": f"Bearer {key}"}))

@@ -53,7 +53,10 @@ def test_bad_identities_are_named(tenant) -> None:
 
 def test_custom_attributes_are_declared_typed_and_validated(tenant) -> None:
     c = tenant.client
-    assert c.post("/api/v1/attributes", json={"key": "exam_year", "label": "报考年份", "type": "number"}).status_code == 201
+    assert (
+        c.post("/api/v1/attributes", json={"key": "exam_year", "label": "报考年份", "type": "number"}).status_code
+        == 201
+    )
     assert (
         c.post(
             "/api/v1/attributes", json={"key": "level", "label": "学历", "type": "choice", "choices": ["本科", "硕士"]}
@@ -73,7 +76,9 @@ def test_custom_attributes_are_declared_typed_and_validated(tenant) -> None:
     assert set(reasons) == {"attributes.exam_year", "attributes.level", "attributes.exam_date", "attributes.shoe"}
     assert "本科" in reasons["attributes.level"] and "not declared" in reasons["attributes.shoe"]
 
-    ok = c.post("/api/v1/contacts", json={"attributes": {"exam_year": 2027, "level": "本科", "exam_date": "2027-04-10"}})
+    ok = c.post(
+        "/api/v1/contacts", json={"attributes": {"exam_year": 2027, "level": "本科", "exam_date": "2027-04-10"}}
+    )
     assert ok.status_code == 201
     contact_id = ok.json()["id"]
     patched = c.patch(f"/api/v1/contacts/{contact_id}", json={"attributes": {"level": None, "exam_year": 2028}})
@@ -130,7 +135,9 @@ def test_notes_and_owner(tenant) -> None:
     staff_id, _ = tenant.as_staff("owner@brand.cn", name="李顾问")
     contact = c.post("/api/v1/contacts", json={"name": "张三", "owner_id": staff_id}).json()
     assert contact["owner_id"] == staff_id
-    assert c.post(f"/api/v1/contacts/{contact['id']}/notes", json={"body": "想报考在职研究生,预算两万"}).status_code == 201
+    assert (
+        c.post(f"/api/v1/contacts/{contact['id']}/notes", json={"body": "想报考在职研究生,预算两万"}).status_code == 201
+    )
     notes = c.get(f"/api/v1/contacts/{contact['id']}/notes").json()
     assert notes[0]["body"] == "想报考在职研究生,预算两万"
     assert c.get("/api/v1/contacts", params={"owner_id": staff_id}).json()["items"][0]["id"] == contact["id"]

@@ -268,7 +268,10 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
 
 
 def ingest(session: Session, workspace_id: int, batch: EventBatch, *, region: str) -> IngestResult:
-    workspace = session.get(Workspace, workspace_id)
+    # Lock the workspace row first (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock):
+    # concurrent batches of one workspace then resolve people and number events one after the other,
+    # so the same new phone cannot create two contacts and sequence order is commit order.
+    workspace = session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
     if workspace is None:
         raise NotFound(f"workspace {workspace_id} not found")
     now = utcnow()

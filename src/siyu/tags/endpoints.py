@@ -96,6 +96,28 @@ def delete_tag(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def selection_query(session: Session, principal: Principal, selection: ContactSelection) -> Select[Any]:
+    if selection.contact_ids is not None:
+        flt = ContactFilter(ids=selection.contact_ids)
+    else:
+        flt = parse_filter(selection.filter or {}, region=get_settings().default_phone_region)
+    defs = attrs.definitions(session, principal.workspace_id)
+    return filtered(select(Contact.id), principal.workspace_id, flt, principal.owned_contacts_only, defs)
+
+
+# Declared before /contacts/{contact_id}/tags so "bulk" is not read as a contact id.
+@router.post("/contacts/bulk/tags", response_model=BulkTagsResult, summary="Tag or untag many contacts at once")
+def bulk_tags(data: BulkTagsChange, session: WriteSession, principal: TagContacts) -> BulkTagsResult:
+    """Applies to the listed ids, or to every contact a filter matches (the filters of GET /contacts)."""
+    query = selection_query(session, principal, data.selection)
+    matched = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    added, removed = service.change_tags(
+        session, principal, query, add=data.add, remove=data.remove, reason=data.reason
+    )
+    session.commit()
+    return BulkTagsResult(matched=matched, added=added, removed=removed)
+
+
 @router.post("/contacts/{contact_id}/tags", response_model=ContactRead, summary="Add and remove tags on one contact")
 def change_contact_tags(
     contact_id: int, data: ContactTagsChange, session: WriteSession, principal: TagContacts
@@ -116,24 +138,3 @@ def tag_history(
 ) -> list[TagChangeRead]:
     contact = contacts.get_contact(session, principal, contact_id)
     return [TagChangeRead.model_validate(c) for c in service.history(session, contact.id)]
-
-
-def selection_query(session: Session, principal: Principal, selection: ContactSelection) -> Select[Any]:
-    if selection.contact_ids is not None:
-        flt = ContactFilter(ids=selection.contact_ids)
-    else:
-        flt = parse_filter(selection.filter or {}, region=get_settings().default_phone_region)
-    defs = attrs.definitions(session, principal.workspace_id)
-    return filtered(select(Contact.id), principal.workspace_id, flt, principal.owned_contacts_only, defs)
-
-
-@router.post("/contacts/bulk/tags", response_model=BulkTagsResult, summary="Tag or untag many contacts at once")
-def bulk_tags(data: BulkTagsChange, session: WriteSession, principal: TagContacts) -> BulkTagsResult:
-    """Applies to the listed ids, or to every contact a filter matches (the filters of GET /contacts)."""
-    query = selection_query(session, principal, data.selection)
-    matched = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    added, removed = service.change_tags(
-        session, principal, query, add=data.add, remove=data.remove, reason=data.reason
-    )
-    session.commit()
-    return BulkTagsResult(matched=matched, added=added, removed=removed)

@@ -1,0 +1,72 @@
+"""The `siyu` command, run as a user runs it: a real process against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from siyu.app import create_app
+
+
+def siyu(database_url: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SIYU_DATABASE_URL": database_url, "SIYU_SQLITE_SYNCHRONOUS": "NORMAL"}
+    env.pop("SIYU_STAFF_PASSWORD", None)
+    if password:
+        env["SIYU_STAFF_PASSWORD"] = password
+    return subprocess.run(
+        [sys.executable, "-m", "siyu.cli", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_set_up_a_workspace_from_the_command_line(db, database_url, settings) -> None:
+    assert siyu(database_url, "migrate").returncode == 0
+    created = siyu(database_url, "workspace", "create", "我的品牌")
+    assert created.returncode == 0, created.stderr
+    workspace_id = created.stdout.split()[1]
+    listed = siyu(database_url, "workspace", "list")
+    assert "我的品牌" in listed.stdout
+
+    added = siyu(
+        database_url,
+        "staff",
+        "add",
+        "Boss@Brand.cn",
+        "--name",
+        "老板",
+        "--workspace",
+        workspace_id,
+        "--role",
+        "admin",
+        password="a-long-password",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "boss@brand.cn (admin)" in added.stdout
+
+    key_run = siyu(database_url, "apikey", "create", "--workspace", workspace_id, "--name", "shop")
+    assert key_run.returncode == 0, key_run.stderr
+    key = key_run.stdout.strip()
+    assert key.startswith("siyu_key_") and "shown once" in key_run.stderr
+
+    client = TestClient(create_app(settings=settings, database=db))
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"}).json()
+    assert me["workspace_id"] == int(workspace_id) and "staff:write" not in me["scopes"]
+    session = client.post("/api/v1/auth/sessions", json={"email": "boss@brand.cn", "password": "a-long-password"})
+    assert session.status_code == 201
+
+    key_id = siyu(database_url, "apikey", "list", "--workspace", workspace_id).stdout
+    assert "shop" in key_id and key not in key_id
+    revoked = siyu(database_url, "apikey", "revoke", "1", "--workspace", workspace_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_mistakes_exit_1_with_the_reason(db, database_url) -> None:
+    missing = siyu(database_url, "apikey", "create", "--workspace", "999")
+    assert missing.returncode == 1 and "workspace 999 does not exist" in missing.stderr
+    short = siyu(database_url, "staff", "add", "a@b.cn", "--name", "x", "--workspace", "1", password="short")
+    assert short.returncode == 1 and "password" in short.stderr
+    scope = siyu(database_url, "apikey", "create", "--workspace", "1", "--scope", "everything")
+    assert scope.returncode == 1 and "unknown scope" in scope.stderr
