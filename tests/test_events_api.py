@@ -191,3 +191,17 @@ def test_sequence_is_per_workspace(make_tenant) -> None:
     a, b = make_tenant("A"), make_tenant("B")
     assert a.client.post("/api/v1/events", json={"events": [_event(1), _event(2)]}).json()["last_seq"] == 2
     assert b.client.post("/api/v1/events", json={"events": [_event(1)]}).json()["first_seq"] == 1
+
+
+def test_an_event_for_a_profile_merged_later_in_the_same_batch_lands_on_the_survivor(tenant, db) -> None:
+    c = tenant.client
+    older = c.post("/api/v1/contacts", json={"identities": [{"type": "phone", "value": "13800138001"}]}).json()
+    newer = c.post("/api/v1/contacts", json={"identities": [{"type": "wecom_external_userid", "value": "wmN"}]}).json()
+    events = [
+        _event(1, contact={"wecom_external_userid": "wmN"}),
+        _event(2, contact={"phone": "13800138001", "wecom_external_userid": "wmN"}),
+    ]
+    assert c.post("/api/v1/events", json={"events": events}).json()["contacts_merged"] == 1
+    with db.transaction(write=False) as session:
+        owners = set(session.scalars(select(Event.contact_id).where(Event.type == "content.viewed")))
+    assert owners == {older["id"]} and newer["id"] != older["id"]

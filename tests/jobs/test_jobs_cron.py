@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+from jobs_fixtures import registry_fixture  # noqa: F401 - pytest fixtures
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from jobs_fixtures import effect_table_fixture, registry_fixture  # noqa: F401 - pytest fixtures
 from jobs_test_handlers import count_effects, effects, record_effect
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 import phonenumbers
 
@@ -38,7 +39,28 @@ def check_type(identity_type: str) -> str:
     )
 
 
+# Chinese mobile numbers are most of what arrives; phonenumbers' full parse costs ~130 µs each, so
+# numbers matching its own CN mobile pattern take a fast path with the same answer (tested).
+_CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
 def _phone(value: str, region: str) -> str:
+    compact = _PHONE_SEPARATORS.sub("", value)
+    national: str | None = None
+    if compact.startswith("+86"):
+        national = compact[3:]
+    elif compact.startswith("0086"):
+        national = compact[4:]
+    elif region == "CN":
+        national = compact
+    if national is not None and len(national) == 11 and _CN_MOBILE.fullmatch(national):
+        return "+86" + national
+    return _phone_full(value, region)
+
+
+@lru_cache(maxsize=65536)
+def _phone_full(value: str, region: str) -> str:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:

@@ -48,7 +48,7 @@ def timeline(
         select(Event)
         .where(Event.contact_id == contact_id, older(Event.occurred_at, Event.id, "event"))
         .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(limit)
+        .limit(limit + 1)
     ):
         add(
             ev.occurred_at,
@@ -61,7 +61,7 @@ def timeline(
         select(Note)
         .where(Note.contact_id == contact_id, older(Note.created_at, Note.id, "note"))
         .order_by(Note.created_at.desc(), Note.id.desc())
-        .limit(limit)
+        .limit(limit + 1)
     ):
         add(
             note.created_at,
@@ -74,7 +74,7 @@ def timeline(
         select(TagChange)
         .where(TagChange.contact_id == contact_id, older(TagChange.created_at, TagChange.id, "tag_change"))
         .order_by(TagChange.created_at.desc(), TagChange.id.desc())
-        .limit(limit)
+        .limit(limit + 1)
     ):
         add(
             change.created_at,
@@ -95,7 +95,7 @@ def timeline(
         select(ContactMerge)
         .where(ContactMerge.survivor_id == contact_id, older(ContactMerge.created_at, ContactMerge.id, "merge"))
         .order_by(ContactMerge.created_at.desc(), ContactMerge.id.desc())
-        .limit(limit)
+        .limit(limit + 1)
     ):
         add(
             merge.created_at,

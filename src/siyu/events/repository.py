@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Update, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from siyu.events.models import Event
@@ -40,15 +41,47 @@ def existing_event_ids(session: Session, workspace_id: int, event_ids: Sequence[
     return {row[0] for row in rows}
 
 
+_COLUMNS = ("workspace_id", "seq", "event_id", "type", "contact_id", "occurred_at", "received_at", "properties")
+_SQLITE_INSERT = (
+    f"INSERT INTO event ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (workspace_id, event_id) DO NOTHING"
+)
+
+
+def sqlite_datetime(value: dt.datetime) -> str:
+    """An aware datetime as SQLAlchemy stores a UTC DATETIME on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Inserts prepared rows; an event id that a concurrent batch stored first is skipped, not an error."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Event).on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
-    # Core executemany on the session's connection: same transaction, none of the ORM's per-row work.
-    session.connection().execute(statement, rows)
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        # The ingestion hot path: one DB-API executemany, values written exactly as SQLAlchemy's SQLite
+        # DATETIME and JSON types write them (tests/test_events_storage.py holds the two together).
+        received = sqlite_datetime(rows[0]["received_at"])
+        connection.exec_driver_sql(
+            _SQLITE_INSERT,
+            [
+                (
+                    r["workspace_id"],
+                    r["seq"],
+                    r["event_id"],
+                    r["type"],
+                    r["contact_id"],
+                    sqlite_datetime(r["occurred_at"]),
+                    received if r["received_at"] is rows[0]["received_at"] else sqlite_datetime(r["received_at"]),
+                    orjson.dumps(r["properties"]).decode(),
+                )
+                for r in rows
+            ],
+        )
+        return
+    statement = postgresql.insert(Event).on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
+    connection.execute(statement, rows)
 
 
 def record_system_event(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -25,13 +25,12 @@ from siyu.contacts.merge import merge_contacts
 from siyu.contacts.models import Contact, Identity
 from siyu.errors import NotFound, ValidationFailed
 from siyu.events import repository
-from siyu.events.catalog import EVENT_TYPE_PATTERN, STANDARD_EVENT_TYPES, SYSTEM_EVENT_TYPES
+from siyu.events.catalog import EVENT_TYPE_PATTERN, STANDARD_EVENT_TYPES, SYSTEM_EVENT_TYPES, Properties
 from siyu.events.models import Event
 from siyu.events.schemas import EventBatch, EventIn, EventRead, IngestResult
 from siyu.kit.time import utcnow
 from siyu.workspaces.models import Workspace
 
-_batch_adapter = TypeAdapter(EventBatch)
 MAX_FUTURE = dt.timedelta(days=1)
 MAX_REPORTED_PROBLEMS = 1000
 
@@ -52,43 +51,57 @@ def _loc_to_field(loc: Iterable[int | str]) -> str:
     return out
 
 
+@lru_cache(maxsize=8)
+def _batch_adapter(max_events: int) -> TypeAdapter[EventBatch]:
+    class LimitedBatch(EventBatch):
+        events: list[EventIn] = Field(min_length=1, max_length=max_events)
+
+    return TypeAdapter(LimitedBatch)  # type: ignore[arg-type]
+
+
 def parse_batch(body: bytes, *, max_events: int) -> EventBatch:
-    """Decodes and shape-checks a request body; raises ValidationFailed naming each bad event."""
+    """Decodes and shape-checks a request body; raises ValidationFailed naming each bad event.
+
+    pydantic-core parses the JSON itself (no intermediate Python objects) and stops counting at the limit.
+    """
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(
-            f"body is not valid JSON: {exc}", details=[{"field": "body", "reason": str(exc)}]
-        ) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
-        raise ValidationFailed(
-            'body must be an object {"events": [...]}', details=[{"field": "events", "reason": "missing or not a list"}]
-        )
-    count = len(raw["events"])
-    if count > max_events:
-        raise ValidationFailed(
-            f"batch has {count} events; the limit is {max_events} per request: split it",
-            details=[{"field": "events", "reason": f"{count} events, limit {max_events}", "limit": max_events}],
-        )
-    if count == 0:
-        raise ValidationFailed("batch has no events", details=[{"field": "events", "reason": "empty"}])
-    try:
-        return _batch_adapter.validate_python(raw)
+        return _batch_adapter(max_events).validate_json(body)
     except PydanticValidationError as exc:
-        problems = []
-        for error in exc.errors()[:MAX_REPORTED_PROBLEMS]:
+        errors = exc.errors()
+        first = errors[0]
+        if first["type"] == "json_invalid":
+            reason = first["ctx"].get("error", "invalid JSON") if first.get("ctx") else "invalid JSON"
+            raise ValidationFailed(
+                f"body is not valid JSON: {reason}", details=[{"field": "body", "reason": reason}]
+            ) from None
+        problems: list[dict[str, Any]] = []
+        for error in errors[:MAX_REPORTED_PROBLEMS]:
             loc = list(error["loc"])
+            if loc == ["events"]:
+                if error["type"] == "too_long":
+                    raise ValidationFailed(
+                        f"batch has more than {max_events} events; the limit is {max_events} per request: split it",
+                        details=[{"field": "events", "reason": f"over the limit of {max_events}", "limit": max_events}],
+                    ) from None
+                if error["type"] == "too_short":
+                    raise ValidationFailed(
+                        "batch has no events", details=[{"field": "events", "reason": "empty"}]
+                    ) from None
             index = loc[1] if len(loc) > 1 and loc[0] == "events" and isinstance(loc[1], int) else None
             field = _loc_to_field(loc[2:]) if index is not None else _loc_to_field(loc)
             problems.append({"index": index, "field": field or "event", "reason": error["msg"]})
-        raise _failed(problems, count) from None
+        if all(p["index"] is None for p in problems):
+            message = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
+            raise ValidationFailed(f'body must be an object {{"events": [...]}}: {message}', details=problems) from None
+        raise _failed(problems, None) from None
 
 
-def _failed(problems: list[dict[str, Any]], total: int) -> ValidationFailed:
+def _failed(problems: list[dict[str, Any]], total: int | None) -> ValidationFailed:
     bad = len({p["index"] for p in problems})
     first = problems[0]
+    of_total = f" of {total}" if total is not None else ""
     return ValidationFailed(
-        f"{bad} of {total} events are invalid, nothing was stored; first: "
+        f"{bad}{of_total} events are invalid, nothing was stored; first: "
         f"events[{first['index']}].{first['field']}: {first['reason']}",
         details=problems,
     )
@@ -98,6 +111,8 @@ def _prepare(batch: EventBatch, *, tz: ZoneInfo, region: str, now: dt.datetime) 
     prepared: list[_Prepared] = []
     problems: list[dict[str, Any]] = []
     seen_ids: dict[str, int] = {}
+    by_type: dict[str, list[int]] = {}
+    rejected: set[int] = set()
 
     def bad(index: int, field: str, reason: str) -> None:
         problems.append({"index": index, "field": field, "reason": reason})
@@ -117,14 +132,9 @@ def _prepare(batch: EventBatch, *, tz: ZoneInfo, region: str, now: dt.datetime) 
         occurred = occurred.astimezone(dt.UTC)
         if occurred > now + MAX_FUTURE:
             bad(index, "timestamp", "is more than a day in the future; check the clock or the time zone")
-        properties = event.properties
         spec = STANDARD_EVENT_TYPES.get(event.type)
         if spec is not None:
-            try:
-                properties = spec[0].model_validate(properties).model_dump(exclude_unset=True)
-            except PydanticValidationError as exc:
-                for error in exc.errors():
-                    bad(index, _loc_to_field(["properties", *error["loc"]]), error["msg"])
+            by_type.setdefault(event.type, []).append(index)
         pairs: list[tuple[str, str]] = []
         contact_id: int | None = None
         if not event.contact:
@@ -141,10 +151,33 @@ def _prepare(batch: EventBatch, *, tz: ZoneInfo, region: str, now: dt.datetime) 
             except IdentityError as exc:
                 bad(index, f"contact.{key}", str(exc))
         if len(problems) == before:
-            prepared.append(_Prepared(event, occurred, properties, pairs, contact_id))
+            prepared.append(_Prepared(event, occurred, event.properties, pairs, contact_id))
+        else:
+            rejected.add(index)
+    # Standard properties: one validation call per type rather than one per event.
+    position = {id(p.event): n for n, p in enumerate(prepared)}
+    for event_type, indexes in by_type.items():
+        adapter = _properties_adapter(STANDARD_EVENT_TYPES[event_type][0])
+        values = [batch.events[i].properties for i in indexes]
+        try:
+            cleaned = adapter.dump_python(adapter.validate_python(values), exclude_unset=True)
+        except PydanticValidationError as exc:
+            for error in exc.errors():
+                index = indexes[int(error["loc"][0])]
+                bad(index, _loc_to_field(["properties", *error["loc"][1:]]), error["msg"])
+            continue
+        for i, props in zip(indexes, cleaned, strict=True):
+            if i not in rejected:
+                prepared[position[id(batch.events[i])]].properties = props
     if problems:
+        problems.sort(key=lambda p: p["index"])
         raise _failed(problems[:MAX_REPORTED_PROBLEMS], len(batch.events))
     return prepared
+
+
+@lru_cache(maxsize=64)
+def _properties_adapter(model: type[Properties]) -> TypeAdapter[list[Properties]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 class _UnionFind:
@@ -166,11 +199,24 @@ class _UnionFind:
 def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared]) -> tuple[list[int], int, int]:
     """Finds or creates the contact of each event; merges profiles the batch shows are one person.
 
-    Returns (contact id per item, contacts created, contacts merged).
+    Returns (contact id per item, contacts created, contacts merged). The usual event names one known
+    identity and is settled by a dictionary look-up; the rest (several identities, new people, ids)
+    are grouped into people with a union-find over identities and existing contacts.
     """
     all_pairs = list(dict.fromkeys(p for item in items for p in item.pairs))
     known = contacts_repo.contacts_by_identities(session, workspace_id, all_pairs)
-    explicit_ids = {item.contact_id for item in items if item.contact_id is not None}
+    contact_ids: list[int | None] = [None] * len(items)
+    hard: list[int] = []
+    for n, item in enumerate(items):
+        if item.contact_id is None and len(item.pairs) == 1 and item.pairs[0] in known:
+            contact_ids[n] = known[item.pairs[0]]
+        else:
+            hard.append(n)
+    if not hard:
+        return contact_ids, 0, 0  # type: ignore[return-value]
+
+    hard_items = [items[n] for n in hard]
+    explicit_ids = {item.contact_id for item in hard_items if item.contact_id is not None}
     live: dict[int, int] = {}
     if explicit_ids:
         rows = session.execute(
@@ -183,38 +229,36 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
         if missing:
             raise NotFound(f"contact ids not found in this workspace: {sorted(missing)}")
 
+    def anchor(item: _Prepared) -> object:
+        return item.pairs[0] if item.pairs else ("#contact", live[item.contact_id])  # type: ignore[index]
+
     uf = _UnionFind()
-    for item in items:
+    for item in hard_items:
         nodes: list[object] = list(item.pairs)
         if item.contact_id is not None:
             nodes.append(("#contact", live[item.contact_id]))
-        for pair in item.pairs:
-            if pair in known:
-                nodes.append(("#contact", known[pair]))
+        nodes += [("#contact", known[pair]) for pair in item.pairs if pair in known]
+        first = nodes[0]
+        uf.find(first)
         for node in nodes[1:]:
-            uf.union(nodes[0], node)
-        uf.find(nodes[0])
+            uf.union(first, node)
 
-    # Each component is one person: its existing contacts (0, 1 or several to merge) and its pairs.
+    # Each component is one person: its existing contacts (none, one, or several to merge).
     component_contacts: dict[object, set[int]] = {}
-    component_pairs: dict[object, list[tuple[str, str]]] = {}
     for node in list(uf.parent):
         root = uf.find(node)
+        component_contacts.setdefault(root, set())
         if isinstance(node, tuple) and node[0] == "#contact":
-            component_contacts.setdefault(root, set()).add(int(node[1]))
-        else:
-            component_pairs.setdefault(root, []).append(node)  # type: ignore[arg-type]
-    roots = set(component_contacts) | set(component_pairs)
+            component_contacts[root].add(int(node[1]))
 
     resolved: dict[object, int] = {}
-    merged_count = 0
+    merged_into: dict[int, int] = {}
     to_create: list[object] = []
-    for root in roots:
-        ids = sorted(component_contacts.get(root, ()))
+    for root, ids in component_contacts.items():
         if not ids:
             to_create.append(root)
             continue
-        survivor_id, *others = ids
+        survivor_id, *others = sorted(ids)
         resolved[root] = survivor_id
         if others:
             survivor = session.get(Contact, survivor_id)
@@ -223,14 +267,12 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
                 other = session.get(Contact, other_id)
                 assert other is not None
                 merge_contacts(session, survivor=survivor, merged=other, reason="events linked their identities")
-                merged_count += 1
+                merged_into[other_id] = survivor_id
 
     if to_create:
         first_item_of: dict[object, _Prepared] = {}
-        for item in items:
-            root = uf.find(item.pairs[0]) if item.pairs else None
-            if root in to_create and root not in first_item_of:
-                first_item_of[root] = item
+        for item in hard_items:
+            first_item_of.setdefault(uf.find(anchor(item)), item)
         now = utcnow()
         new_rows: list[dict[str, Any]] = []
         for root in to_create:
@@ -249,22 +291,26 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
         new_ids: list[int] = list(session.execute(returning, new_rows).scalars())
         resolved.update(zip(to_create, new_ids, strict=True))
 
+    now = utcnow()
     new_identities = [
-        {"workspace_id": workspace_id, "contact_id": resolved[uf.find(pair)], "type": pair[0], "value": pair[1]}
-        for pair in all_pairs
+        {
+            "workspace_id": workspace_id,
+            "contact_id": resolved[uf.find(pair)],
+            "type": pair[0],
+            "value": pair[1],
+            "created_at": now,
+        }
+        for pair in dict.fromkeys(p for item in hard_items for p in item.pairs)
         if pair not in known
     ]
     if new_identities:
-        now = utcnow()
-        for row in new_identities:
-            row["created_at"] = now
         session.connection().execute(insert(Identity), new_identities)
-
-    contact_ids = []
-    for item in items:
-        anchor: object = item.pairs[0] if item.pairs else ("#contact", live[item.contact_id])  # type: ignore[index]
-        contact_ids.append(resolved[uf.find(anchor)])
-    return contact_ids, len(to_create), merged_count
+    for n, item in zip(hard, hard_items, strict=True):
+        contact_ids[n] = resolved[uf.find(anchor(item))]
+    if merged_into:
+        # An easy event may name a profile that a later event of this batch merged away.
+        contact_ids = [merged_into.get(cid, cid) for cid in contact_ids]  # type: ignore[arg-type]
+    return contact_ids, len(to_create), len(merged_into)  # type: ignore[return-value]
 
 
 def ingest(session: Session, workspace_id: int, batch: EventBatch, *, region: str) -> IngestResult:

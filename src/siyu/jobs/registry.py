@@ -3,7 +3,9 @@
 A handler is `def handler(session: Session, job: Job) -> None`. It runs inside one transaction
 together with the job's completion (see `siyu.jobs.queue.run_job`): everything it writes through
 `session` commits exactly when the job is marked succeeded, and is rolled back if it raises or if
-its lease was lost to another worker.
+its lease was lost to another worker. So a handler never commits or rolls back `session` itself
+(that would break the atomicity), and signals failure by raising. A long handler calls
+`siyu.jobs.heartbeat(session, job)` now and then to keep its lease.
 
 **Handlers must be idempotent.** Delivery is at-least-once: a worker can die after doing external
 work (an HTTP call, a message sent) and before its transaction commits, and then the job runs again
