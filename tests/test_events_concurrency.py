@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import orjson
-
 from sqlalchemy import func, select
 
 from siyu.contacts.models import Contact, Identity
