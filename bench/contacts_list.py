@@ -262,26 +262,33 @@ def check_cached(path: Path, manifest_path: Path, contacts: int, head: str) -> t
         head,
     ):
         return None, "manifest is for another build"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
 
     def scalar(sql: str, *params: object) -> object:
         row = conn.execute(sql, params).fetchone()
         return row[0] if row else None
 
-    checks: list[tuple[str, Callable[[], object], object]] = [
-        ("schema head", lambda: scalar("SELECT version_num FROM alembic_version"), head),
-        ("contact count", lambda: scalar("SELECT count(*) FROM contact"), contacts),
-        ("identity count", lambda: scalar("SELECT count(*) FROM identity"), manifest.identities),
+    # (what, SQL, parameters, expected value)
+    checks: list[tuple[str, str, tuple[object, ...], object]] = [
+        ("schema head", "SELECT version_num FROM alembic_version", (), head),
+        ("contact count", "SELECT count(*) FROM contact", (), contacts),
+        ("identity count", "SELECT count(*) FROM identity", (), manifest.identities),
     ]
     for name, tag_id in manifest.tags.items():
         sql = "SELECT name FROM tag WHERE id = ? AND workspace_id = ?"
-        checks.append((f"tag {tag_id}", lambda sql=sql, t=tag_id: scalar(sql, t, manifest.workspace_id), name))
-    for tag_id, count in manifest.tag_counts.items():
-        sql = "SELECT count(*) FROM contact_tag WHERE tag_id = ?"
-        checks.append((f"tag {tag_id} count", lambda sql=sql, t=tag_id: scalar(sql, int(t)), count))
+        checks.append((f"tag {tag_id}", sql, (tag_id, manifest.workspace_id), name))
+    for tag_id_text, count in manifest.tag_counts.items():
+        checks.append(
+            (
+                f"tag {tag_id_text} count",
+                "SELECT count(*) FROM contact_tag WHERE tag_id = ?",
+                (int(tag_id_text),),
+                count,
+            )
+        )
     try:
-        for what, actual, expected in checks:
-            if actual() != expected:
+        for what, sql, params, expected in checks:
+            if scalar(sql, *params) != expected:
                 return None, f"cached {what} differs from the manifest"
     except sqlite3.Error as exc:
         return None, f"unreadable database ({exc})"
@@ -322,8 +329,8 @@ class Case:
     app_sql: tuple[str, tuple[Any, ...]] | None = None
     error: str | None = None
 
-    def params(self) -> list[tuple[str, str | int]]:
-        out: list[tuple[str, str | int]] = [("tag", t) for t in self.tag_ids]
+    def params(self) -> list[tuple[str, str | int | float | bool | None]]:
+        out: list[tuple[str, str | int | float | bool | None]] = [("tag", t) for t in self.tag_ids]
         if self.source_channel is not None:
             out.append(("source_channel", self.source_channel))
         out.append(("limit", PAGE_LIMIT))
@@ -445,7 +452,7 @@ def walk(client: httpx.Client, tag_id: int, pages: int) -> Iterator[tuple[int, f
     """Pages 1..pages of one tag via next_cursor: (page number, seconds, cursor used, ids)."""
     cursor: str | None = None
     for number in range(1, pages + 1):
-        params: list[tuple[str, str | int]] = [("tag", tag_id), ("limit", PAGE_LIMIT)]
+        params: list[tuple[str, str | int | float | bool | None]] = [("tag", tag_id), ("limit", PAGE_LIMIT)]
         if cursor:
             params.append(("cursor", cursor))
         start = time.perf_counter()

@@ -17,6 +17,7 @@ import pstats
 import random
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,8 +296,13 @@ class StageTimes:
         return [a + b + c for a, b, c in zip(self.parse, self.ingest, self.commit, strict=True)]
 
 
-def in_process(path: Path, bodies: list[bytes], profiler: cProfile.Profile | None = None) -> StageTimes:
-    """parse_batch + ingest + commit, as the endpoint runs them, without HTTP; optionally profiled."""
+def in_process(
+    path: Path, bodies: Sequence[bytes], profiled: Sequence[bytes] = (), profiler: cProfile.Profile | None = None
+) -> StageTimes:
+    """parse_batch + ingest + commit, as the endpoint runs them, without HTTP, on a fresh database.
+
+    `bodies` are timed stage by stage; then `profiled` run under the profiler (their times are not kept).
+    """
     from siyu.db import Database
     from siyu.events import service
 
@@ -307,8 +313,6 @@ def in_process(path: Path, bodies: list[bytes], profiler: cProfile.Profile | Non
     times = StageTimes()
     try:
         for body in bodies:
-            if profiler:
-                profiler.enable()
             t0 = time.perf_counter()
             batch = service.parse_batch(body, max_events=settings.events_max_batch)
             t1 = time.perf_counter()
@@ -320,11 +324,16 @@ def in_process(path: Path, bodies: list[bytes], profiler: cProfile.Profile | Non
                 t3 = time.perf_counter()
             finally:
                 session.close()
-            if profiler:
-                profiler.disable()
             times.parse.append(t1 - t0)
             times.ingest.append(t2 - t1)
             times.commit.append(t3 - t2)
+        for body in profiled:
+            assert profiler is not None
+            profiler.enable()
+            batch = service.parse_batch(body, max_events=settings.events_max_batch)
+            with database.transaction() as session:
+                service.ingest(session, workspace_id, batch, region=settings.default_phone_region)
+            profiler.disable()
     finally:
         database.dispose()
     return times
@@ -414,8 +423,14 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
 
         if profile:
             section("in process: parse_batch + ingest + commit, same batches, no HTTP (fresh database)")
-            count = min(config.profile_batches, len(stream.steady))
-            staged = in_process(tmp / "inproc.db", stream.first_sight + stream.steady[:count])
+            count = min(config.profile_batches, len(stream.steady) // 2)
+            profiler = cProfile.Profile()
+            staged = in_process(
+                tmp / "inproc.db",
+                stream.first_sight + stream.steady[:count],
+                profiled=stream.steady[count : 2 * count],
+                profiler=profiler,
+            )
             head = len(stream.first_sight)
             first_times = StageTimes(staged.parse[:head], staged.ingest[:head], staged.commit[:head])
             steady_times = StageTimes(staged.parse[head:], staged.ingest[head:], staged.commit[head:])
@@ -432,11 +447,7 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
                     "(HTTP + uvicorn + FastAPI; measured at different moments, so indicative only)"
                 )
 
-            section(f"cProfile of {count} steady batches in process (after the first-sight batches)")
-            profiler = cProfile.Profile()
-            profiled_bodies = stream.first_sight + stream.steady[:count]
-            # Replay: first-sight batches unprofiled so the profiled ones meet known contacts.
-            _profile_steady(tmp / "profile.db", profiled_bodies, head, profiler)
+            section(f"cProfile of {count} further steady batches in process (parse_batch + ingest + commit)")
             stats = pstats.Stats(profiler)
             print("top 15 by cumulative time:")
             print(profile_text(stats, "cumulative", 15))
@@ -459,29 +470,6 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
     ]
     print_verdicts(verdicts, "bench.ingest targets")
     return verdicts
-
-
-def _profile_steady(path: Path, bodies: list[bytes], skip: int, profiler: cProfile.Profile) -> None:
-    """Runs all bodies in process; only those after the first `skip` are profiled."""
-    from siyu.db import Database
-    from siyu.events import service
-
-    settings = bench_settings()
-    engine = migrated_engine(path, settings)
-    workspace_id, _ = create_workspace_and_key(engine)
-    database = Database(engine)
-    try:
-        for index, body in enumerate(bodies):
-            profiled = index >= skip
-            if profiled:
-                profiler.enable()
-            batch = service.parse_batch(body, max_events=settings.events_max_batch)
-            with database.transaction() as session:
-                service.ingest(session, workspace_id, batch, region=settings.default_phone_region)
-            if profiled:
-                profiler.disable()
-    finally:
-        database.dispose()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -168,3 +168,22 @@ def test_consultant_sees_and_changes_only_their_own_contacts(tenant) -> None:
     assert consultant.post("/api/v1/staff", json={"email": "x@y.cn", "name": "x", "role": "admin"}).status_code == 403
     assert consultant.get("/api/v1/events").status_code == 422
     assert c.get(f"/api/v1/contacts/{theirs['id']}").json()["name"] == "别人的"
+
+
+def test_filtering_by_several_tags_means_all_of_them(tenant) -> None:
+    c = tenant.client
+    group = c.post("/api/v1/tag-groups", json={"name": "多标签"}).json()
+    common, rare, other = (
+        c.post("/api/v1/tags", json={"group_id": group["id"], "name": n}).json()["id"] for n in ("常见", "少见", "其他")
+    )
+    ids = [c.post("/api/v1/contacts", json={}).json()["id"] for _ in range(8)]
+    for n, contact_id in enumerate(ids):
+        add = [common] + ([rare] if n % 3 == 0 else []) + ([other] if n % 2 == 0 else [])
+        c.post(f"/api/v1/contacts/{contact_id}/tags", json={"add": add})
+    both = c.get("/api/v1/contacts", params=[("tag", common), ("tag", rare)]).json()["items"]
+    assert [x["id"] for x in both] == [ids[6], ids[3], ids[0]]
+    three = c.get("/api/v1/contacts", params=[("tag", other), ("tag", rare), ("tag", common)]).json()["items"]
+    assert [x["id"] for x in three] == [ids[6], ids[0]]
+    paged = c.get("/api/v1/contacts", params=[("tag", common), ("tag", rare), ("limit", 2)]).json()
+    rest = c.get("/api/v1/contacts", params=[("tag", common), ("tag", rare), ("cursor", paged["next_cursor"])]).json()
+    assert [x["id"] for x in paged["items"] + rest["items"]] == [ids[6], ids[3], ids[0]]

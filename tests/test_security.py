@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from siyu.db import Base
+from siyu.jobs import enqueue
 
 PUBLIC = {("POST", "/api/v1/auth/sessions"), ("GET", "/health")}
 MARK = "ZZB"  # every name in workspace B carries it; it must never show up in A's answers
@@ -27,8 +28,12 @@ def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return sorted(routes)
 
 
-def _seed_b(b) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     c = b.client
+    with db.transaction() as session:
+        job = enqueue(session, "jobs.cleanup", {"note": MARK}, workspace_id=b.workspace_id)
+        assert job is not None
+        job_id = job.id
     staff_id, _ = b.as_staff(f"{MARK.lower()}@b.cn", name=f"{MARK}顾问")
     group = c.post("/api/v1/tag-groups", json={"name": f"{MARK}组"}).json()
     tag = c.post("/api/v1/tags", json={"group_id": group["id"], "name": f"{MARK}标签"}).json()
@@ -61,6 +66,7 @@ def _seed_b(b) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "tag_id": tag["id"],
         "staff_id": staff_id,
         "key_id": key["id"],
+        "job_id": job_id,
         "identity_type": "phone",
         "value": "+8613600136000",
     }
@@ -132,7 +138,7 @@ def test_every_route_but_the_public_ones_needs_a_credential(app, anonymous) -> N
 
 def test_a_key_of_workspace_a_reads_and_changes_nothing_of_b(app, make_tenant, db) -> None:
     a, b = make_tenant("A"), make_tenant(f"{MARK}品牌")
-    ids = _seed_b(b)
+    ids = _seed_b(b, db)
     a.client.post("/api/v1/contacts", json={"name": "A的客户"})
     before = _snapshot(db, b.workspace_id)
     bodies = REQUEST_BODIES(ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Role
+from siyu.staff.models import Role
 
 
 def _setup(c):  # type: ignore[no-untyped-def]

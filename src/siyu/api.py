@@ -9,6 +9,7 @@ from siyu.auth import endpoints as auth
 from siyu.auth.dependencies import authenticated
 from siyu.contacts import endpoints as contacts
 from siyu.events import endpoints as events
+from siyu.jobs import endpoints as jobs
 from siyu.staff import endpoints as staff
 from siyu.tags import endpoints as tags
 
@@ -21,6 +22,7 @@ private.include_router(staff.router)
 private.include_router(contacts.router)
 private.include_router(tags.router)
 private.include_router(events.router)
+private.include_router(jobs.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)

@@ -19,6 +19,7 @@ from siyu.api import api_router
 from siyu.config import Settings, get_settings
 from siyu.db import Database, create_db_engine
 from siyu.errors import SiyuError
+from siyu.jobs.worker import load_job_modules
 
 log = logging.getLogger("siyu")
 
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         summary="The open private-domain operations platform (私域运营)",
         lifespan=lifespan,
     )
+    # Handlers must be registered here too: the API enqueues jobs by name in its own transactions.
+    load_job_modules(settings)
     app.state.database = database
     app.state.settings = settings
     install_error_handlers(app)

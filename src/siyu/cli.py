@@ -90,9 +90,12 @@ def worker(
     once: Annotated[bool, typer.Option(help="run the jobs due now, then exit")] = False,
 ) -> None:
     """Run background jobs (and cron ticks) until stopped with Ctrl-C / SIGTERM."""
+    import logging
+
     from siyu.db import Database, create_db_engine
     from siyu.jobs.worker import run_worker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     database = Database(create_db_engine(settings.database_url, settings))
     try:
