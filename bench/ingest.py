@@ -16,6 +16,7 @@ import datetime as dt
 import pstats
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from bench.common import (
     section,
     temp_dir,
 )
+from siyu.config import Settings
 
 TARGET_EVENTS_PER_S = 50_000
 TARGET_CEILING_RATIO = 0.5
@@ -421,6 +423,16 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
             f"ceiling {ceiling_rate:,.0f} events/s: ratio {overall_ratio:.3f}"
         )
 
+        concurrent_rate = concurrent_phase(
+            stream, key_db=tmp / "concurrent.db", tmp=tmp, settings=settings, batch_size=config.batch_size
+        )
+        steady_ceiling = rate(sum(r.accepted for r in steady), sum(r.ceiling_seconds for r in steady))
+        concurrent_ratio = ratio(concurrent_rate, steady_ceiling)
+        print(
+            f"  steady batches: {concurrent_rate:,.0f} events/s through the API, ceiling {steady_ceiling:,.0f} "
+            f"events/s: ratio {concurrent_ratio:.3f}"
+        )
+
         if profile:
             section("in process: parse_batch + ingest + commit, same batches, no HTTP (fresh database)")
             count = min(config.profile_batches, len(stream.steady) // 2)
@@ -470,6 +482,51 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
     ]
     print_verdicts(verdicts, "bench.ingest targets")
     return verdicts
+
+
+CONCURRENT_CLIENTS = 2
+CONCURRENT_WORKERS = 2
+
+
+def concurrent_phase(stream: Stream, *, key_db: Path, tmp: Path, settings: Settings, batch_size: int) -> float:
+    """Integrators send in parallel: the same steady batches from several clients to several server
+    processes. Checking a batch needs no lock, so processes overlap; only storing is one at a time."""
+    section(f"{CONCURRENT_CLIENTS} clients, `siyu serve --workers {CONCURRENT_WORKERS}` (fresh database, same stream)")
+    engine = migrated_engine(key_db, settings)
+    _, key = create_workspace_and_key(engine)
+    engine.dispose()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    with running_server(key_db, tmp, workers=CONCURRENT_WORKERS) as server:
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=120.0) as client:
+            for body in stream.warmup + stream.first_sight:
+                client.post("/api/v1/events", content=body).raise_for_status()
+        queue = list(stream.steady)
+        lock = threading.Lock()
+        accepted = 0
+
+        def send() -> None:
+            nonlocal accepted
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=120.0) as own:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        body = queue.pop()
+                    response = own.post("/api/v1/events", content=body)
+                    response.raise_for_status()
+                    with lock:
+                        accepted += int(response.json()["accepted"])
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=send) for _ in range(CONCURRENT_CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    if accepted != len(stream.steady) * batch_size:
+        raise RuntimeError(f"concurrent phase accepted {accepted} events")
+    return rate(accepted, elapsed)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -88,9 +88,16 @@ _NORMALISERS: dict[str, Callable[[str, str], str]] = {"phone": _phone, "email": 
 
 def normalize(identity_type: str, value: object, *, region: str = "CN") -> str:
     """Checks the type and returns the canonical value, or raises IdentityError saying what is wrong."""
-    check_type(identity_type)
     if isinstance(value, bool) or not isinstance(value, str | int):
+        check_type(identity_type)
         raise IdentityError("identity value must be a string")
+    return _normalize(identity_type, value, region)
+
+
+# The same people come back event after event: remember recent answers (errors are not cached).
+@lru_cache(maxsize=1 << 17)
+def _normalize(identity_type: str, value: str | int, region: str) -> str:
+    check_type(identity_type)
     text = str(value).strip()
     if not text:
         raise IdentityError("identity value must not be empty")

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Select, and_, exists, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity
 from siyu.errors import validation_error
+from siyu.kit.sql import select_where_in
 from siyu.tags.models import ContactTag, Tag
 
 # Standard profile columns that `attr.<name>=value` filters may name.
@@ -161,15 +162,27 @@ def contacts_by_identities(
     for identity_type, value in pairs:
         by_type[identity_type].append(value)
     found: dict[tuple[str, str], int] = {}
+    sql = "SELECT value, contact_id FROM identity WHERE workspace_id = {p} AND type = {p} AND value {in}"
     for identity_type, values in by_type.items():
-        for start in range(0, len(values), 5000):
-            rows = session.execute(
-                select(Identity.value, Identity.contact_id).where(
-                    Identity.workspace_id == workspace_id,
-                    Identity.type == identity_type,
-                    Identity.value.in_(values[start : start + 5000]),
-                )
-            )
-            for value, contact_id in rows:
-                found[(identity_type, value)] = contact_id
+        for value, contact_id in select_where_in(session, sql, [workspace_id, identity_type], values):
+            found[(identity_type, value)] = contact_id
     return found
+
+
+def insert_contacts(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts new contacts in bulk and returns their ids, in the order of `rows`.
+
+    SQLite cannot promise the order of RETURNING for a multi-row insert, so SQLAlchemy would fall back
+    to one statement per row. On SQLite the transaction holds the only write lock (BEGIN IMMEDIATE), so
+    the next ids are known: max(id)+1 onwards. PostgreSQL numbers them with RETURNING, in order.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        start = int(connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM contact").scalar_one()) + 1
+        ids = list(range(start, start + len(rows)))
+        connection.execute(insert(Contact), [{**row, "id": cid} for row, cid in zip(rows, ids, strict=True)])
+        return ids
+    returning = insert(Contact).returning(Contact.id, sort_by_parameter_order=True)
+    return [int(cid) for cid in connection.execute(returning, rows).scalars()]

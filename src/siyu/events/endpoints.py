@@ -13,6 +13,7 @@ from siyu.contacts.service import get_contact
 from siyu.errors import PayloadTooLarge, validation_error
 from siyu.events import service
 from siyu.events.schemas import EventBatch, EventRead, IngestResult
+from siyu.kit.time import utcnow
 
 router = APIRouter(tags=["events"])
 
@@ -46,14 +47,19 @@ async def ingest_events(
     durably committed. Replaying a batch adds nothing."""
     settings = get_settings()
     body = await _read_limited(request, settings.events_max_body_bytes)
-    batch = service.parse_batch(body, max_events=settings.events_max_batch)
+    events = service.parse_batch(body, max_events=settings.events_max_batch)
     database = request.app.state.database
 
-    def write() -> IngestResult:
+    def check_then_write() -> IngestResult:
+        # Checking needs no lock; only storing runs in the write transaction (one writer on SQLite).
+        with database.transaction(write=False) as session:
+            tz = service.workspace_timezone(session, principal.workspace_id)
+        now = utcnow()
+        items = service.prepare(events, tz=tz, region=settings.default_phone_region, now=now)
         with database.transaction() as session:
-            return service.ingest(session, principal.workspace_id, batch, region=settings.default_phone_region)
+            return service.store(session, principal.workspace_id, items, now=now)
 
-    return await run_in_threadpool(write)
+    return await run_in_threadpool(check_then_write)
 
 
 @router.get("/events", response_model=list[EventRead], summary="Read events in sequence order")

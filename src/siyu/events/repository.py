@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from siyu.events.models import Event
+from siyu.kit.sql import select_where_in
 from siyu.kit.time import utcnow
 from siyu.workspaces.models import Workspace
 
@@ -33,12 +34,8 @@ def allocate_seq(session: Session, workspace_id: int, count: int) -> int:
 
 
 def existing_event_ids(session: Session, workspace_id: int, event_ids: Sequence[str]) -> set[str]:
-    if not event_ids:
-        return set()
-    rows = session.execute(
-        select(Event.event_id).where(Event.workspace_id == workspace_id, Event.event_id.in_(event_ids))
-    )
-    return {row[0] for row in rows}
+    sql = "SELECT event_id FROM event WHERE workspace_id = {p} AND event_id {in}"
+    return {row[0] for row in select_where_in(session, sql, [workspace_id], event_ids)}
 
 
 _COLUMNS = ("workspace_id", "seq", "event_id", "type", "contact_id", "occurred_at", "received_at", "properties")
@@ -50,7 +47,9 @@ _SQLITE_INSERT = (
 
 def sqlite_datetime(value: dt.datetime) -> str:
     """An aware datetime as SQLAlchemy stores a UTC DATETIME on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:

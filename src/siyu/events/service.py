@@ -8,176 +8,24 @@ written. Replaying a batch adds nothing (event ids are unique per workspace). Th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, TypeAdapter
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from siyu.contacts import repository as contacts_repo
-from siyu.contacts.identities import IdentityError, normalize
 from siyu.contacts.merge import merge_contacts
 from siyu.contacts.models import Contact, Identity
-from siyu.errors import NotFound, ValidationFailed
+from siyu.errors import NotFound
 from siyu.events import repository
-from siyu.events.catalog import EVENT_TYPE_PATTERN, STANDARD_EVENT_TYPES, SYSTEM_EVENT_TYPES, Properties
 from siyu.events.models import Event
-from siyu.events.schemas import EventBatch, EventIn, EventRead, IngestResult
+from siyu.events.schemas import EventRead, IngestResult
+from siyu.events.validation import PreparedEvent, parse_batch, prepare
 from siyu.kit.time import utcnow
 from siyu.workspaces.models import Workspace
 
-MAX_FUTURE = dt.timedelta(days=1)
-MAX_REPORTED_PROBLEMS = 1000
-
-
-@dataclass(slots=True)
-class _Prepared:
-    event: EventIn
-    occurred_at: dt.datetime
-    properties: dict[str, Any]
-    pairs: list[tuple[str, str]]
-    contact_id: int | None
-
-
-def _loc_to_field(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-@lru_cache(maxsize=8)
-def _batch_adapter(max_events: int) -> TypeAdapter[EventBatch]:
-    class LimitedBatch(EventBatch):
-        events: list[EventIn] = Field(min_length=1, max_length=max_events)
-
-    return TypeAdapter(LimitedBatch)  # type: ignore[arg-type]
-
-
-def parse_batch(body: bytes, *, max_events: int) -> EventBatch:
-    """Decodes and shape-checks a request body; raises ValidationFailed naming each bad event.
-
-    pydantic-core parses the JSON itself (no intermediate Python objects) and stops counting at the limit.
-    """
-    try:
-        return _batch_adapter(max_events).validate_json(body)
-    except PydanticValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        if first["type"] == "json_invalid":
-            reason = first["ctx"].get("error", "invalid JSON") if first.get("ctx") else "invalid JSON"
-            raise ValidationFailed(
-                f"body is not valid JSON: {reason}", details=[{"field": "body", "reason": reason}]
-            ) from None
-        problems: list[dict[str, Any]] = []
-        for error in errors[:MAX_REPORTED_PROBLEMS]:
-            loc = list(error["loc"])
-            if loc == ["events"]:
-                if error["type"] == "too_long":
-                    raise ValidationFailed(
-                        f"batch has more than {max_events} events; the limit is {max_events} per request: split it",
-                        details=[{"field": "events", "reason": f"over the limit of {max_events}", "limit": max_events}],
-                    ) from None
-                if error["type"] == "too_short":
-                    raise ValidationFailed(
-                        "batch has no events", details=[{"field": "events", "reason": "empty"}]
-                    ) from None
-            index = loc[1] if len(loc) > 1 and loc[0] == "events" and isinstance(loc[1], int) else None
-            field = _loc_to_field(loc[2:]) if index is not None else _loc_to_field(loc)
-            problems.append({"index": index, "field": field or "event", "reason": error["msg"]})
-        if all(p["index"] is None for p in problems):
-            message = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
-            raise ValidationFailed(f'body must be an object {{"events": [...]}}: {message}', details=problems) from None
-        raise _failed(problems, None) from None
-
-
-def _failed(problems: list[dict[str, Any]], total: int | None) -> ValidationFailed:
-    bad = len({p["index"] for p in problems})
-    first = problems[0]
-    of_total = f" of {total}" if total is not None else ""
-    return ValidationFailed(
-        f"{bad}{of_total} events are invalid, nothing was stored; first: "
-        f"events[{first['index']}].{first['field']}: {first['reason']}",
-        details=problems,
-    )
-
-
-def _prepare(batch: EventBatch, *, tz: ZoneInfo, region: str, now: dt.datetime) -> list[_Prepared]:
-    prepared: list[_Prepared] = []
-    problems: list[dict[str, Any]] = []
-    seen_ids: dict[str, int] = {}
-    by_type: dict[str, list[int]] = {}
-    rejected: set[int] = set()
-
-    def bad(index: int, field: str, reason: str) -> None:
-        problems.append({"index": index, "field": field, "reason": reason})
-
-    for index, event in enumerate(batch.events):
-        before = len(problems)
-        if event.id in seen_ids:
-            bad(index, "id", f"repeats the id of events[{seen_ids[event.id]}] in this batch")
-        seen_ids.setdefault(event.id, index)
-        if not EVENT_TYPE_PATTERN.match(event.type):
-            bad(index, "type", "must look like 'noun.verb' in lower case, e.g. order.paid")
-        elif event.type in SYSTEM_EVENT_TYPES:
-            bad(index, "type", f"{event.type!r} is recorded by siyu itself and cannot be sent")
-        occurred = event.timestamp or now
-        if occurred.tzinfo is None:
-            occurred = occurred.replace(tzinfo=tz)
-        occurred = occurred.astimezone(dt.UTC)
-        if occurred > now + MAX_FUTURE:
-            bad(index, "timestamp", "is more than a day in the future; check the clock or the time zone")
-        spec = STANDARD_EVENT_TYPES.get(event.type)
-        if spec is not None:
-            by_type.setdefault(event.type, []).append(index)
-        pairs: list[tuple[str, str]] = []
-        contact_id: int | None = None
-        if not event.contact:
-            bad(index, "contact", 'names no identity; give at least one, e.g. {"phone": "138..."}')
-        for key, value in event.contact.items():
-            if key == "id":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    bad(index, "contact.id", "must be a siyu contact id (an integer)")
-                else:
-                    contact_id = value
-                continue
-            try:
-                pairs.append((key, normalize(key, value, region=region)))
-            except IdentityError as exc:
-                bad(index, f"contact.{key}", str(exc))
-        if len(problems) == before:
-            prepared.append(_Prepared(event, occurred, event.properties, pairs, contact_id))
-        else:
-            rejected.add(index)
-    # Standard properties: one validation call per type rather than one per event.
-    position = {id(p.event): n for n, p in enumerate(prepared)}
-    for event_type, indexes in by_type.items():
-        adapter = _properties_adapter(STANDARD_EVENT_TYPES[event_type][0])
-        values = [batch.events[i].properties for i in indexes]
-        try:
-            cleaned = adapter.dump_python(adapter.validate_python(values), exclude_unset=True)
-        except PydanticValidationError as exc:
-            for error in exc.errors():
-                index = indexes[int(error["loc"][0])]
-                bad(index, _loc_to_field(["properties", *error["loc"][1:]]), error["msg"])
-            continue
-        for i, props in zip(indexes, cleaned, strict=True):
-            if i not in rejected:
-                prepared[position[id(batch.events[i])]].properties = props
-    if problems:
-        problems.sort(key=lambda p: p["index"])
-        raise _failed(problems[:MAX_REPORTED_PROBLEMS], len(batch.events))
-    return prepared
-
-
-@lru_cache(maxsize=64)
-def _properties_adapter(model: type[Properties]) -> TypeAdapter[list[Properties]]:
-    return TypeAdapter(list[model])  # type: ignore[valid-type]
+__all__ = ["ingest", "list_events", "parse_batch", "prepare", "store", "workspace_timezone"]
 
 
 class _UnionFind:
@@ -185,10 +33,15 @@ class _UnionFind:
         self.parent: dict[object, object] = {}
 
     def find(self, x: object) -> object:
-        parent = self.parent.setdefault(x, x)
-        if parent != x:
-            parent = self.parent[x] = self.find(parent)
-        return parent
+        parent = self.parent
+        root = parent.setdefault(x, x)
+        if root == x:
+            return x
+        while (up := parent[root]) != root:
+            root = up
+        while x != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
 
     def union(self, a: object, b: object) -> None:
         ra, rb = self.find(a), self.find(b)
@@ -196,7 +49,7 @@ class _UnionFind:
             self.parent[ra] = rb
 
 
-def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared]) -> tuple[list[int], int, int]:
+def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedEvent]) -> tuple[list[int], int, int]:
     """Finds or creates the contact of each event; merges profiles the batch shows are one person.
 
     Returns (contact id per item, contacts created, contacts merged). The usual event names one known
@@ -229,7 +82,7 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
         if missing:
             raise NotFound(f"contact ids not found in this workspace: {sorted(missing)}")
 
-    def anchor(item: _Prepared) -> object:
+    def anchor(item: PreparedEvent) -> object:
         return item.pairs[0] if item.pairs else ("#contact", live[item.contact_id])  # type: ignore[index]
 
     uf = _UnionFind()
@@ -270,14 +123,14 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
                 merged_into[other_id] = survivor_id
 
     if to_create:
-        first_item_of: dict[object, _Prepared] = {}
+        first_item_of: dict[object, PreparedEvent] = {}
         for item in hard_items:
             first_item_of.setdefault(uf.find(anchor(item)), item)
         now = utcnow()
         new_rows: list[dict[str, Any]] = []
         for root in to_create:
             item = first_item_of[root]
-            source = item.properties.get("channel") if item.event.type == "contact.added" else None
+            source = item.properties.get("channel") if item.type == "contact.added" else None
             new_rows.append(
                 {
                     "workspace_id": workspace_id,
@@ -287,8 +140,7 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
                     "updated_at": now,
                 }
             )
-        returning = insert(Contact).returning(Contact.id, sort_by_parameter_order=True)
-        new_ids: list[int] = list(session.execute(returning, new_rows).scalars())
+        new_ids = contacts_repo.insert_contacts(session, new_rows)
         resolved.update(zip(to_create, new_ids, strict=True))
 
     now = utcnow()
@@ -313,17 +165,37 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[_Prepared
     return contact_ids, len(to_create), len(merged_into)  # type: ignore[return-value]
 
 
-def ingest(session: Session, workspace_id: int, batch: EventBatch, *, region: str) -> IngestResult:
-    # Lock the workspace row first (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock):
-    # concurrent batches of one workspace then resolve people and number events one after the other,
-    # so the same new phone cannot create two contacts and sequence order is commit order.
-    workspace = session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
+def ingest(session: Session, workspace_id: int, events: list[Any], *, region: str) -> IngestResult:
+    """Checks and stores a batch from parse_batch() in the caller's transaction."""
+    workspace = session.get(Workspace, workspace_id)
     if workspace is None:
         raise NotFound(f"workspace {workspace_id} not found")
     now = utcnow()
-    items = _prepare(batch, tz=ZoneInfo(workspace.timezone), region=region, now=now)
-    stored = repository.existing_event_ids(session, workspace_id, [i.event.id for i in items])
-    fresh = [i for i in items if i.event.id not in stored]
+    items = prepare(events, tz=ZoneInfo(workspace.timezone), region=region, now=now)
+    return store(session, workspace_id, items, now=now)
+
+
+def workspace_timezone(session: Session, workspace_id: int) -> ZoneInfo:
+    timezone = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
+    if timezone is None:
+        raise NotFound(f"workspace {workspace_id} not found")
+    return ZoneInfo(timezone)
+
+
+def store(session: Session, workspace_id: int, items: list[PreparedEvent], *, now: dt.datetime) -> IngestResult:
+    """Stores checked events: skips ids already stored, resolves people, numbers and inserts the rest.
+
+    The endpoint checks a batch (prepare) before opening the write transaction, so the write lock is
+    held only for this part.
+    """
+    # Lock the workspace row first (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock):
+    # concurrent batches of one workspace then resolve people and number events one after the other,
+    # so the same new phone cannot create two contacts and sequence order is commit order.
+    locked = session.scalar(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
+    if locked is None:
+        raise NotFound(f"workspace {workspace_id} not found")
+    stored = repository.existing_event_ids(session, workspace_id, [i.event_id for i in items])
+    fresh = [i for i in items if i.event_id not in stored]
     if not fresh:
         return IngestResult(
             accepted=0, duplicates=len(items), contacts_created=0, contacts_merged=0, first_seq=None, last_seq=None
@@ -334,8 +206,8 @@ def ingest(session: Session, workspace_id: int, batch: EventBatch, *, region: st
         {
             "workspace_id": workspace_id,
             "seq": first_seq + offset,
-            "event_id": item.event.id,
-            "type": item.event.type,
+            "event_id": item.event_id,
+            "type": item.type,
             "contact_id": contact_id,
             "occurred_at": item.occurred_at,
             "received_at": now,
@@ -355,11 +227,14 @@ def ingest(session: Session, workspace_id: int, batch: EventBatch, *, region: st
     )
 
 
-def _note_first_consult(session: Session, items: list[_Prepared], contact_ids: list[int]) -> None:
-    """A contact's first received message is their first consult (seed 002): time and question."""
-    earliest: dict[int, _Prepared] = {}
+def _note_first_consult(session: Session, items: list[PreparedEvent], contact_ids: list[int]) -> None:
+    """A contact's first received message is their first consult (seed 002): time and question.
+
+    Most messages come from people who consulted long ago, so their current first consult is read
+    first (one query) and only the few that change are written."""
+    earliest: dict[int, PreparedEvent] = {}
     for item, contact_id in zip(items, contact_ids, strict=True):
-        if item.event.type == "message.received":
+        if item.type == "message.received":
             current = earliest.get(contact_id)
             if current is None or item.occurred_at < current.occurred_at:
                 earliest[contact_id] = item
@@ -367,18 +242,23 @@ def _note_first_consult(session: Session, items: list[_Prepared], contact_ids: l
         return
     table = Contact.__table__
     assert isinstance(table, Table)
-    session.connection().execute(
-        update(table)
-        .where(
-            table.c.id == bindparam("cid"),
-            (table.c.first_consult_at.is_(None)) | (table.c.first_consult_at > bindparam("at")),
-        )
-        .values(first_consult_at=bindparam("at"), consult_question=bindparam("question")),
-        [
-            {"cid": cid, "at": item.occurred_at, "question": item.properties.get("text")}
-            for cid, item in earliest.items()
-        ],
+    known: dict[int, Any] = dict(
+        session.connection()
+        .execute(select(table.c.id, table.c.first_consult_at).where(table.c.id.in_(list(earliest))))
+        .all()
     )
+    changes = [
+        {"cid": cid, "at": item.occurred_at, "question": item.properties.get("text")}
+        for cid, item in earliest.items()
+        if known.get(cid) is None or item.occurred_at < known[cid]
+    ]
+    if changes:
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("cid"))
+            .values(first_consult_at=bindparam("at"), consult_question=bindparam("question")),
+            changes,
+        )
 
 
 def list_events(

@@ -1,0 +1,35 @@
+"""Raw SQL for the few hot paths where SQLAlchemy's per-statement work costs more than the query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+CHUNK = 5000  # well under SQLite's 32,766 bound variables
+
+
+def select_where_in(
+    session: Session, sql: str, params: Sequence[Any], values: Sequence[Any]
+) -> Iterator[tuple[Any, ...]]:
+    """Runs `sql` whose last condition is written `{in}` with `values`, in chunks.
+
+    `sql` uses `{p}` for each fixed parameter, e.g.
+    "SELECT event_id FROM event WHERE workspace_id = {p} AND event_id {in}".
+    SQLite gets `IN (?, ?, ...)`; PostgreSQL one array parameter, `= ANY(%s)`, so the statement text
+    is the same whatever the number of values.
+    """
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    for start in range(0, len(values), CHUNK):
+        chunk = list(values[start : start + CHUNK])
+        if sqlite:
+            statement = sql.format(p=marker, **{"in": f"IN ({', '.join('?' * len(chunk))})"})
+            arguments: tuple[Any, ...] = (*params, *chunk)
+        else:
+            statement = sql.format(p=marker, **{"in": "= ANY(%s)"})
+            arguments = (*params, chunk)
+        for row in connection.exec_driver_sql(statement, arguments):
+            yield tuple(row)
