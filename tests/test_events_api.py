@@ -205,3 +205,18 @@ def test_an_event_for_a_profile_merged_later_in_the_same_batch_lands_on_the_surv
     with db.transaction(write=False) as session:
         owners = set(session.scalars(select(Event.contact_id).where(Event.type == "content.viewed")))
     assert owners == {older["id"]} and newer["id"] != older["id"]
+
+
+def test_the_earliest_message_is_the_first_consult(tenant) -> None:
+    def message(n: int, at: str, text: str) -> dict[str, object]:
+        return _event(
+            n, type="message.received", contact={"phone": "13800138009"}, timestamp=at, properties={"text": text}
+        )
+
+    c = tenant.client
+    c.post("/api/v1/events", json={"events": [message(1, "2026-11-20T10:00:00+08:00", "第二个问题")]})
+    c.post("/api/v1/events", json={"events": [message(2, "2026-11-19T10:00:00+08:00", "最早的问题")]})
+    c.post("/api/v1/events", json={"events": [message(3, "2026-11-21T10:00:00+08:00", "后来的问题")]})
+    (contact,) = c.get("/api/v1/contacts").json()["items"]
+    assert contact["consult_question"] == "最早的问题"
+    assert contact["first_consult_at"].startswith("2026-11-19T02:00:00")

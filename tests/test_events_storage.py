@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
 from siyu.events.models import Event
-from siyu.events.repository import sqlite_datetime
+from siyu.kit.sql import sqlite_datetime
 
 _dialect = sqlite.dialect()
 _sa = Event.__table__.c.occurred_at.type.dialect_impl(_dialect).bind_processor(_dialect)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity
 from siyu.errors import validation_error
-from siyu.kit.sql import select_where_in
+from siyu.kit.sql import select_where_in, sqlite_datetime
 from siyu.tags.models import ContactTag, Tag
 
 # Standard profile columns that `attr.<name>=value` filters may name.
@@ -172,9 +172,10 @@ def contacts_by_identities(
 def insert_contacts(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Inserts new contacts in bulk and returns their ids, in the order of `rows`.
 
-    SQLite cannot promise the order of RETURNING for a multi-row insert, so SQLAlchemy would fall back
-    to one statement per row. On SQLite the transaction holds the only write lock (BEGIN IMMEDIATE), so
-    the next ids are known: max(id)+1 onwards. PostgreSQL numbers them with RETURNING, in order.
+    Each row has workspace_id, source_channel, created_at (other fields start empty). SQLite cannot
+    promise the order of RETURNING for a multi-row insert, so SQLAlchemy would fall back to one
+    statement per row; but the transaction holds SQLite's only write lock (BEGIN IMMEDIATE), so the
+    next ids are known: max(id)+1 onwards. PostgreSQL numbers them with RETURNING, in order.
     """
     if not rows:
         return []
@@ -182,7 +183,65 @@ def insert_contacts(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     if connection.dialect.name == "sqlite":
         start = int(connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM contact").scalar_one()) + 1
         ids = list(range(start, start + len(rows)))
-        connection.execute(insert(Contact), [{**row, "id": cid} for row, cid in zip(rows, ids, strict=True)])
+        connection.exec_driver_sql(
+            "INSERT INTO contact (id, workspace_id, source_channel, attributes, created_at, updated_at) "
+            "VALUES (?, ?, ?, '{}', ?, ?)",
+            [
+                (
+                    cid,
+                    r["workspace_id"],
+                    r["source_channel"],
+                    sqlite_datetime(r["created_at"]),
+                    sqlite_datetime(r["created_at"]),
+                )
+                for cid, r in zip(ids, rows, strict=True)
+            ],
+        )
         return ids
+    values = [{**r, "attributes": {}, "updated_at": r["created_at"]} for r in rows]
     returning = insert(Contact).returning(Contact.id, sort_by_parameter_order=True)
-    return [int(cid) for cid in connection.execute(returning, rows).scalars()]
+    return [int(cid) for cid in connection.execute(returning, values).scalars()]
+
+
+def insert_identities(session: Session, workspace_id: int, pairs: list[tuple[int, str, str]], now: dt.datetime) -> None:
+    """Adds (contact_id, type, value) identities in one statement."""
+    if not pairs:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        at = sqlite_datetime(now)
+        connection.exec_driver_sql(
+            "INSERT INTO identity (workspace_id, contact_id, type, value, created_at) VALUES (?, ?, ?, ?, ?)",
+            [(workspace_id, cid, t, v, at) for cid, t, v in pairs],
+        )
+        return
+    connection.execute(
+        insert(Identity),
+        [
+            {"workspace_id": workspace_id, "contact_id": c, "type": t, "value": v, "created_at": now}
+            for c, t, v in pairs
+        ],
+    )
+
+
+def note_first_consults(session: Session, candidates: list[tuple[int, dt.datetime, str | None]]) -> None:
+    """Sets (first_consult_at, consult_question) from (contact id, time, question) where the contact
+    has none yet or a later one: one statement, whatever the number of contacts."""
+    if not candidates:
+        return
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    rows = ", ".join(f"({marker}, {marker}, {marker})" for _ in candidates)
+    if not sqlite:
+        rows = ", ".join(f"({marker}::bigint, {marker}::timestamp, {marker}::text)" for _ in candidates)
+    params: list[Any] = []
+    for contact_id, at, question in candidates:
+        stamp = sqlite_datetime(at) if sqlite else at.astimezone(dt.UTC).replace(tzinfo=None)
+        params += [contact_id, stamp, question]
+    connection.exec_driver_sql(
+        f"WITH v(id, at, question) AS (VALUES {rows}) "
+        "UPDATE contact SET first_consult_at = v.at, consult_question = v.question FROM v "
+        "WHERE contact.id = v.id AND (contact.first_consult_at IS NULL OR contact.first_consult_at > v.at)",
+        tuple(params),
+    )

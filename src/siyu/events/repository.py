@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from siyu.events.models import Event
-from siyu.kit.sql import select_where_in
+from siyu.kit.sql import select_where_in, sqlite_datetime
 from siyu.kit.time import utcnow
 from siyu.workspaces.models import Workspace
 
@@ -43,13 +43,6 @@ _SQLITE_INSERT = (
     f"INSERT INTO event ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
     "ON CONFLICT (workspace_id, event_id) DO NOTHING"
 )
-
-
-def sqlite_datetime(value: dt.datetime) -> str:
-    """An aware datetime as SQLAlchemy stores a UTC DATETIME on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'."""
-    if value.tzinfo is not dt.UTC:
-        value = value.astimezone(dt.UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:

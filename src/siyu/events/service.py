@@ -11,12 +11,12 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.contacts import repository as contacts_repo
 from siyu.contacts.merge import merge_contacts
-from siyu.contacts.models import Contact, Identity
+from siyu.contacts.models import Contact
 from siyu.errors import NotFound
 from siyu.events import repository
 from siyu.events.models import Event
@@ -134,29 +134,17 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedE
             new_rows.append(
                 {
                     "workspace_id": workspace_id,
-                    "attributes": {},
                     "source_channel": source if isinstance(source, str) else None,
                     "created_at": now,
-                    "updated_at": now,
                 }
             )
         new_ids = contacts_repo.insert_contacts(session, new_rows)
         resolved.update(zip(to_create, new_ids, strict=True))
 
-    now = utcnow()
-    new_identities = [
-        {
-            "workspace_id": workspace_id,
-            "contact_id": resolved[uf.find(pair)],
-            "type": pair[0],
-            "value": pair[1],
-            "created_at": now,
-        }
-        for pair in dict.fromkeys(p for item in hard_items for p in item.pairs)
-        if pair not in known
-    ]
-    if new_identities:
-        session.connection().execute(insert(Identity), new_identities)
+    fresh_pairs = dict.fromkeys(p for item in hard_items for p in item.pairs if p not in known)
+    contacts_repo.insert_identities(
+        session, workspace_id, [(resolved[uf.find(pair)], pair[0], pair[1]) for pair in fresh_pairs], utcnow()
+    )
     for n, item in zip(hard, hard_items, strict=True):
         contact_ids[n] = resolved[uf.find(anchor(item))]
     if merged_into:
@@ -228,37 +216,16 @@ def store(session: Session, workspace_id: int, items: list[PreparedEvent], *, no
 
 
 def _note_first_consult(session: Session, items: list[PreparedEvent], contact_ids: list[int]) -> None:
-    """A contact's first received message is their first consult (seed 002): time and question.
-
-    Most messages come from people who consulted long ago, so their current first consult is read
-    first (one query) and only the few that change are written."""
+    """A contact's first received message is their first consult (seed 002): time and question."""
     earliest: dict[int, PreparedEvent] = {}
     for item, contact_id in zip(items, contact_ids, strict=True):
         if item.type == "message.received":
             current = earliest.get(contact_id)
             if current is None or item.occurred_at < current.occurred_at:
                 earliest[contact_id] = item
-    if not earliest:
-        return
-    table = Contact.__table__
-    assert isinstance(table, Table)
-    known: dict[int, Any] = dict(
-        session.connection()
-        .execute(select(table.c.id, table.c.first_consult_at).where(table.c.id.in_(list(earliest))))
-        .all()
+    contacts_repo.note_first_consults(
+        session, [(cid, item.occurred_at, item.properties.get("text")) for cid, item in earliest.items()]
     )
-    changes = [
-        {"cid": cid, "at": item.occurred_at, "question": item.properties.get("text")}
-        for cid, item in earliest.items()
-        if known.get(cid) is None or item.occurred_at < known[cid]
-    ]
-    if changes:
-        session.connection().execute(
-            update(table)
-            .where(table.c.id == bindparam("cid"))
-            .values(first_consult_at=bindparam("at"), consult_question=bindparam("question")),
-            changes,
-        )
 
 
 def list_events(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -33,3 +34,11 @@ def select_where_in(
             arguments = (*params, chunk)
         for row in connection.exec_driver_sql(statement, arguments):
             yield tuple(row)
+
+
+def sqlite_datetime(value: dt.datetime) -> str:
+    """An aware datetime as SQLAlchemy stores a UTC DATETIME on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'
+    (tests/test_events_storage.py holds the two together)."""
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
