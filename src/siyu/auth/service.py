@@ -19,6 +19,7 @@ from siyu.auth.tokens import (
     verify_password,
 )
 from siyu.errors import NotAuthenticated, NotFound, validation_error
+from siyu.kit.repository import get_in_workspace
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
 from siyu.workspaces.models import Workspace
@@ -46,9 +47,7 @@ def create_api_key(
 
 
 def revoke_api_key(session: Session, *, workspace_id: int, key_id: int) -> ApiKey:
-    key = session.get(ApiKey, key_id)
-    if key is None or key.workspace_id != workspace_id:
-        raise NotFound(f"API key {key_id} not found in this workspace")
+    key = get_in_workspace(session, ApiKey, workspace_id, key_id, "API key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key

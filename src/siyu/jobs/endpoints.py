@@ -10,9 +10,9 @@ from sqlalchemy import select
 from siyu.auth.dependencies import Authorize, ReadSession
 from siyu.auth.principal import Principal
 from siyu.auth.scopes import Scope
-from siyu.errors import NotFound
 from siyu.jobs.models import Job, JobStatus
 from siyu.jobs.schemas import JobRead
+from siyu.kit.repository import get_in_workspace
 from siyu.kit.schemas import Page, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["jobs"])
@@ -47,7 +47,4 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=JobRead)
 def get_job(job_id: int, session: ReadSession, principal: ReadJobs) -> JobRead:
-    job = session.get(Job, job_id)
-    if job is None or job.workspace_id != principal.workspace_id:
-        raise NotFound(f"job {job_id} not found in this workspace")
-    return JobRead.model_validate(job)
+    return JobRead.model_validate(get_in_workspace(session, Job, principal.workspace_id, job_id, "job"))

@@ -5,7 +5,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.auth.tokens import hash_password
-from siyu.errors import Conflict, NotFound, validation_error
+from siyu.errors import Conflict, validation_error
+from siyu.kit.repository import get_in_workspace
 from siyu.staff.models import Staff
 from siyu.staff.schemas import StaffCreate, StaffUpdate
 from siyu.workspaces.service import get_workspace
@@ -34,10 +35,7 @@ def add_staff(session: Session, workspace_id: int, data: StaffCreate) -> Staff:
 
 
 def get_staff(session: Session, workspace_id: int, staff_id: int) -> Staff:
-    staff = session.get(Staff, staff_id)
-    if staff is None or staff.workspace_id != workspace_id:
-        raise NotFound(f"staff {staff_id} not found in this workspace")
-    return staff
+    return get_in_workspace(session, Staff, workspace_id, staff_id, "staff")
 
 
 def update_staff(session: Session, workspace_id: int, staff_id: int, data: StaffUpdate) -> Staff:

@@ -11,24 +11,19 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.principal import Principal
 from siyu.contacts.models import Contact
-from siyu.errors import Conflict, NotFound, validation_error
+from siyu.errors import Conflict, validation_error
+from siyu.kit.repository import get_in_workspace
 from siyu.kit.time import utcnow
 from siyu.tags.models import ContactTag, Tag, TagAction, TagChange, TagGroup, TagSource
 from siyu.tags.schemas import TagCreate, TagGroupCreate, TagGroupUpdate, TagUpdate
 
 
 def get_group(session: Session, workspace_id: int, group_id: int) -> TagGroup:
-    group = session.get(TagGroup, group_id)
-    if group is None or group.workspace_id != workspace_id:
-        raise NotFound(f"tag group {group_id} not found in this workspace")
-    return group
+    return get_in_workspace(session, TagGroup, workspace_id, group_id, "tag group")
 
 
 def get_tag(session: Session, workspace_id: int, tag_id: int) -> Tag:
-    tag = session.get(Tag, tag_id)
-    if tag is None or tag.workspace_id != workspace_id:
-        raise NotFound(f"tag {tag_id} not found in this workspace")
-    return tag
+    return get_in_workspace(session, Tag, workspace_id, tag_id, "tag")
 
 
 def _flush_unique(session: Session, message: str) -> None:
@@ -209,12 +204,15 @@ def change_tags(
         ids = lacking(tag)
         _record(session, principal, ids, tag, TagAction.added, source, reason)
         result = session.execute(
-            insert(ContactTag).from_select(
+            insert(ContactTag)
+            .from_select(
                 ["workspace_id", "contact_id", "tag_id", "created_at"],
                 select(
                     literal(ws), ids.subquery().c[0], literal(tag.id), literal(utcnow(), ContactTag.created_at.type)
                 ),
             )
+            # SQLAlchemy promises rowcount only for UPDATE and DELETE unless asked (psycopg gives -1).
+            .execution_options(preserve_rowcount=True)
         )
         added += int(result.rowcount)  # type: ignore[attr-defined]
     if added or removed:
