@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated extra Python modules the worker imports to register job handlers.",
     )
+    secret_key: str = Field(
+        default="",
+        description="Secret for signing console forms (CSRF). Empty: one is generated and kept in "
+        "var/secret_key. Set the same value on every server process in production.",
+    )
+    sign_in_max_failures: int = Field(
+        default=5, ge=1, description="Wrong passwords in a row before a staff account is locked for a while."
+    )
+    sign_in_lock_minutes: int = Field(
+        default=15, ge=1, description="How long an account stays locked after too many wrong passwords."
+    )
     default_phone_region: str = Field(
         default="CN", description="Region assumed for phone numbers written without a country code."
     )

@@ -19,6 +19,7 @@ from siyu.auth.principal import Principal
 from siyu.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Me, SessionCreated, SignIn
 from siyu.auth.scopes import Scope, parse_scopes
 from siyu.config import get_settings
+from siyu.errors import NotAuthenticated
 
 # Signing in is the one thing a caller does before it has a credential.
 public_router = APIRouter(tags=["auth"])
@@ -30,13 +31,19 @@ ManageKeys = Annotated[Principal, Depends(Authorize(Scope.apikeys_write))]
 @public_router.post("/auth/sessions", response_model=SessionCreated, status_code=status.HTTP_201_CREATED)
 def sign_in(data: SignIn, response: Response, session: WriteSession) -> SessionCreated:
     settings = get_settings()
-    staff_session, token = service.sign_in(
-        session,
-        email=data.email,
-        password=data.password,
-        workspace_id=data.workspace_id,
-        ttl_hours=settings.session_ttl_hours,
-    )
+    try:
+        staff_session, token = service.sign_in(
+            session,
+            email=data.email,
+            password=data.password,
+            workspace_id=data.workspace_id,
+            ttl_hours=settings.session_ttl_hours,
+            max_failures=settings.sign_in_max_failures,
+            lock_minutes=settings.sign_in_lock_minutes,
+        )
+    except NotAuthenticated:
+        session.commit()  # a wrong password counts toward the lock-out
+        raise
     result = SessionCreated(
         token=token,
         expires_at=staff_session.expires_at,

@@ -54,16 +54,44 @@ def revoke_api_key(session: Session, *, workspace_id: int, key_id: int) -> ApiKe
 
 
 def sign_in(
-    session: Session, *, email: str, password: str, workspace_id: int | None, ttl_hours: int
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    workspace_id: int | None,
+    ttl_hours: int,
+    max_failures: int = 5,
+    lock_minutes: int = 15,
 ) -> tuple[StaffSession, str]:
+    """Checks a staff member's password and opens a session.
+
+    After `max_failures` wrong passwords in a row the account refuses sign-ins for `lock_minutes`,
+    even with the right password. The caller commits also when this raises, so failures are counted.
+    """
+    now = utcnow()
     query = select(Staff).where(Staff.email == email.strip().lower(), Staff.is_active.is_(True))
     if workspace_id is not None:
         query = query.where(Staff.workspace_id == workspace_id)
     candidates = list(session.scalars(query))
-    matches = [s for s in candidates if s.password_hash and verify_password(s.password_hash, password)]
     if not candidates:
         verify_password(DUMMY_PASSWORD_HASH, password)
+        raise NotAuthenticated("email or password is wrong")
+    locked = [s for s in candidates if s.locked_until is not None and s.locked_until > now]
+    if locked and len(locked) == len(candidates):
+        until = min(s.locked_until for s in locked if s.locked_until is not None)
+        raise NotAuthenticated(
+            f"too many wrong passwords: this account is locked until {until:%H:%M} UTC; "
+            "try again then, or ask an admin to reset the password"
+        )
+    open_ = [s for s in candidates if s not in locked]
+    matches = [s for s in open_ if s.password_hash and verify_password(s.password_hash, password)]
     if not matches:
+        for staff in open_:
+            staff.failed_sign_ins += 1
+            if staff.failed_sign_ins >= max_failures:
+                staff.locked_until = now + dt.timedelta(minutes=lock_minutes)
+                staff.failed_sign_ins = 0
+        session.flush()
         raise NotAuthenticated("email or password is wrong")
     if len(matches) > 1:
         raise validation_error(
@@ -72,12 +100,14 @@ def sign_in(
             workspaces=[m.workspace_id for m in matches],
         )
     staff = matches[0]
+    staff.failed_sign_ins = 0
+    staff.locked_until = None
     plaintext = new_token(SESSION_PREFIX)
     staff_session = StaffSession(
         workspace_id=staff.workspace_id,
         staff_id=staff.id,
         token_hash=token_hash(plaintext),
-        expires_at=utcnow() + dt.timedelta(hours=ttl_hours),
+        expires_at=now + dt.timedelta(hours=ttl_hours),
     )
     session.add(staff_session)
     session.flush()

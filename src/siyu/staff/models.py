@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.db import Base
+from siyu.db import Base, UTCDateTime
 from siyu.kit.models import CreatedAtMixin, IdMixin, WorkspaceScoped
 
 
@@ -25,4 +26,7 @@ class Staff(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     wecom_userid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Sign-in lock-out: wrong passwords in a row, and until when the account refuses sign-ins.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     lead_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 05:45:01.457223
+Create Date: 2026-11-23 06:26:55.591347
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
-        sa.Column("last_used_at", siyu.db.UTCDateTime(), nullable=True),
         sa.Column("revoked_at", siyu.db.UTCDateTime(), nullable=True),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("workspace_id", sa.BigInteger(), nullable=False),
@@ -117,6 +116,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=200), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("wecom_userid", sa.String(length=64), nullable=True),
+        sa.Column("failed_sign_ins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("locked_until", siyu.db.UTCDateTime(), nullable=True),
         sa.Column("lead_id", sa.BigInteger(), nullable=True),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("workspace_id", sa.BigInteger(), nullable=False),
