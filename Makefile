@@ -8,7 +8,7 @@ DEPS := $(VENV)/.deps-installed
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install lint typecheck test-sqlite test-postgres bench migrate worker clean
+.PHONY: run test chromium install lint typecheck test-sqlite test-postgres bench migrate worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,11 @@ test-postgres: install
 		echo "PostgreSQL is not reachable at $(TEST_POSTGRES_URL): the PostgreSQL run is skipped"; \
 	fi
 
-test: lint typecheck test-sqlite test-postgres
+# The browser tests drive Debian's chromium (never a downloaded browser): install it when missing.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: chromium lint typecheck test-sqlite test-postgres
 
 bench: install
 	$(BIN)/python -m bench

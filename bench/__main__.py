@@ -1,6 +1,7 @@
 """`python -m bench` (`make bench`): every benchmark in turn, then all their targets together.
 
-python -m bench            # full sizes (ingest: 100,000 events; contact list: 1,000,000 contacts)
+python -m bench            # full sizes (ingest: 100,000 events; contact list: 1,000,000 contacts;
+                           #   import: a 100,000-row customer sheet)
 python -m bench --quick    # a smoke run at small sizes
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import contacts_list, ingest
+from bench import contacts_list, import_contacts, ingest
 from bench.common import Verdict, banner, print_verdicts
 
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts += ingest.run(quick=args.quick)
     contacts = contacts_list.QUICK_CONTACTS if args.quick else contacts_list.DEFAULT_CONTACTS
     verdicts += contacts_list.run(contacts=contacts)
+    verdicts += import_contacts.run(quick=args.quick)
 
     banner(f"all benchmarks done in {time.perf_counter() - start:.0f}s")
     print_verdicts(verdicts, "targets (ratios and medians measured in this run; machines are noisy)")

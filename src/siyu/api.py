@@ -9,6 +9,8 @@ from siyu.auth import endpoints as auth
 from siyu.auth.dependencies import authenticated
 from siyu.contacts import endpoints as contacts
 from siyu.events import endpoints as events
+from siyu.exports import endpoints as exports
+from siyu.imports import endpoints as imports
 from siyu.jobs import endpoints as jobs
 from siyu.staff import endpoints as staff
 from siyu.tags import endpoints as tags
@@ -19,7 +21,10 @@ public.include_router(auth.public_router)
 private = APIRouter(dependencies=[Depends(authenticated)])
 private.include_router(auth.router)
 private.include_router(staff.router)
+# Before contacts: /contacts/export must not be read as /contacts/{contact_id}.
+private.include_router(exports.router)
 private.include_router(contacts.router)
+private.include_router(imports.router)
 private.include_router(tags.router)
 private.include_router(events.router)
 private.include_router(jobs.router)

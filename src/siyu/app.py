@@ -9,7 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,8 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from siyu import __version__
 from siyu.api import api_router
 from siyu.config import Settings, get_settings
+from siyu.console.errors import console_error, is_console
+from siyu.console.render import STATIC
+from siyu.console.router import console_router
 from siyu.db import Database, create_db_engine
-from siyu.errors import SiyuError
+from siyu.errors import Conflict, SiyuError
 from siyu.jobs.worker import load_job_modules
 
 log = logging.getLogger("siyu")
@@ -36,31 +40,43 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SiyuError)
-    async def _siyu(_: Request, exc: SiyuError) -> JSONResponse:
+    async def _siyu(request: Request, exc: SiyuError) -> Response:
+        if is_console(request):
+            return console_error(request, exc)
         return JSONResponse(exc.to_body(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         details = [{"field": _field(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
         message = "; ".join(f"{d['field']}: {d['reason']}" for d in details[:5])
+        if is_console(request):
+            return console_error(request, SiyuError(message))
         body = {"error": {"code": "validation_failed", "message": message, "details": details}}
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "http_error")
+        if is_console(request):
+            error = SiyuError(str(exc.detail))
+            error.status_code = exc.status_code
+            return console_error(request, error)
         body = {"error": {"code": code, "message": str(exc.detail)}}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
         log.warning("integrity error: %s", exc.orig)
         message = "a concurrent change conflicted with this request; nothing was written, send it again"
+        if is_console(request):
+            return console_error(request, Conflict(message))
         return JSONResponse({"error": {"code": "conflict", "message": message}}, status_code=409)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if is_console(request):
+            return console_error(request, exc)
         body = {"error": {"code": "internal_error", "message": "an unexpected error occurred; it has been logged"}}
         return JSONResponse(body, status_code=500)
 
@@ -88,6 +104,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(console_router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/health", tags=["health"], summary="Liveness and database check (public)")
     def health() -> dict[str, str]:
@@ -97,6 +115,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/console")
 
     return app

@@ -7,10 +7,12 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -21,9 +23,11 @@ app = typer.Typer(help="siyu (私域): the open private-domain operations platfo
 workspace_app = typer.Typer(help="Create and list workspaces.", no_args_is_help=True)
 staff_app = typer.Typer(help="Add and list staff.", no_args_is_help=True)
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+import_app = typer.Typer(help="Bring customer sheets (.xlsx, .csv) in.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(staff_app, name="staff")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(import_app, name="import")
 
 console = Console()
 err = Console(stderr=True)
@@ -217,6 +221,83 @@ def apikey_revoke(key_id: int, workspace: Annotated[int, typer.Option(help="work
     with unit_of_work() as session:
         revoke_api_key(session, workspace_id=workspace, key_id=key_id)
         console.print(f"API key {key_id} revoked")
+
+
+@import_app.command("contacts")
+def import_contacts_command(
+    file: Annotated[Path, typer.Argument(help=".xlsx or .csv (UTF-8 or GBK); the first row names the columns")],
+    workspace: Annotated[int, typer.Option(help="workspace id")],
+    mapping: Annotated[
+        Path | None, typer.Option(help='JSON {"column header": target or null}, laid over the guessed mapping')
+    ] = None,
+    skip_bad_rows: Annotated[bool, typer.Option(help="import the good rows and list the bad ones")] = False,
+    create_tags: Annotated[bool, typer.Option(help="create tags the sheet names that do not exist")] = True,
+    errors: Annotated[
+        Path | None, typer.Option(help="where to write the bad rows (default: FILE-errors.csv beside FILE)")
+    ] = None,
+) -> None:
+    """Import contacts from a customer sheet: all or nothing unless --skip-bad-rows."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    import siyu.models  # noqa: F401 - every table, for the foreign keys of the rows written
+    from siyu.auth.principal import Principal
+    from siyu.auth.scopes import ALL_SCOPES
+    from siyu.exports.writers import write_csv, write_xlsx
+    from siyu.imports import service
+    from siyu.imports.mapping import parse_mapping_json
+    from siyu.imports.models import ImportStatus
+    from siyu.imports.reader import open_table
+    from siyu.workspaces.models import Workspace
+
+    if not file.is_file():
+        err.print(f"[red]error:[/red] {file} is not a file")
+        raise typer.Exit(1)
+    given = None
+    if mapping is not None:
+        try:
+            given = parse_mapping_json(json.loads(mapping.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {mapping}: {exc}")
+            raise typer.Exit(1) from None
+        except SiyuError as exc:
+            err.print(f"[red]error:[/red] {mapping}: {exc.message}")
+            raise typer.Exit(1) from None
+    principal = Principal(workspace_id=workspace, scopes=ALL_SCOPES)
+    options = service.Options(skip_bad_rows=skip_bad_rows, create_tags=create_tags)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with file.open("rb") as source, Progress(*columns, console=err) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        with unit_of_work() as session:
+            if session.get(Workspace, workspace) is None:
+                raise SiyuError(f"workspace {workspace} does not exist; see `siyu workspace list`")
+            table = open_table(source, file.name)
+            region = get_settings().default_phone_region
+            record = service.import_contacts(session, principal, table, given, options, region=region, progress=report)
+            summary = service.summary(record)
+            error_rows = list(service.error_file_rows(record)) if record.errors else []
+    if table.encoding:
+        console.print(f"read {file.name} as {table.encoding}")
+    if error_rows:
+        errors = errors or file.with_name(f"{file.stem}-errors.csv")
+        (write_xlsx if errors.suffix.lower() == ".xlsx" else write_csv)(errors, error_rows)
+    if record.status is ImportStatus.refused:
+        err.print(f"[red]refused:[/red] {record.errors} of {record.rows} rows have problems; nothing was imported")
+        for number, _cells, reason in (record.error_rows or {}).get("rows", [])[:20]:
+            err.print(f"  row {number}: {reason}")
+        err.print(f"every bad row with its reason: {errors}; fix them, or import again with --skip-bad-rows")
+        raise typer.Exit(1)
+    table_out = Table("rows", "created", "updated", "skipped", "errors", "tags created")
+    table_out.add_row(*(str(summary[k]) for k in ("rows", "created", "updated", "skipped", "errors", "tags_created")))
+    console.print(table_out)
+    console.print(f"import {record.id} done in workspace {workspace}")
+    if error_rows:
+        console.print(f"{record.errors} bad rows skipped; they are listed with their reasons in {errors}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Imports every domain's models so that Base.metadata is complete (Alembic, tests)."""
 
 from siyu.auth.models import ApiKey, StaffSession
-from siyu.contacts.models import AttributeDefinition, Contact, ContactMerge, Identity, Note
+from siyu.contacts.models import AttributeDefinition, Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.db import Base
 from siyu.events.models import Event
+from siyu.imports.models import ContactImport
 from siyu.jobs.models import CronTick, Job
 from siyu.staff.models import Staff
 from siyu.tags.models import ContactTag, Tag, TagChange, TagGroup
@@ -14,6 +15,7 @@ __all__ = [
     "AttributeDefinition",
     "Base",
     "Contact",
+    "ContactImport",
     "ContactMerge",
     "ContactTag",
     "CronTick",
@@ -21,6 +23,7 @@ __all__ = [
     "Identity",
     "Job",
     "Note",
+    "OwnerChange",
     "Staff",
     "StaffSession",
     "Tag",

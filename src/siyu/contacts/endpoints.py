@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
@@ -9,11 +9,13 @@ from siyu.auth.principal import Principal
 from siyu.auth.scopes import Scope
 from siyu.config import get_settings
 from siyu.contacts import attributes as attrs
-from siyu.contacts import repository, service
+from siyu.contacts import filters, repository, service
 from siyu.contacts.filters import parse_filter
 from siyu.contacts.schemas import (
     AttributeDefinitionCreate,
     AttributeDefinitionRead,
+    BulkOwnerChange,
+    BulkOwnerResult,
     ContactCreate,
     ContactRead,
     ContactUpdate,
@@ -31,7 +33,7 @@ router = APIRouter(tags=["contacts"])
 
 ReadContacts = Annotated[Principal, Depends(Authorize(Scope.contacts_read))]
 WriteContacts = Annotated[Principal, Depends(Authorize(Scope.contacts_write))]
-PAGING = {"cursor", "limit"}
+PAGING = {"cursor", "limit", "sort"}
 
 
 def _region() -> str:
@@ -45,6 +47,11 @@ def list_contacts(
     principal: ReadContacts,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    sort: Annotated[Literal["newest", "oldest"], Query(description="creation order")] = "newest",
+    q: Annotated[
+        str | None,
+        Query(description="search: any identity exactly (phone, email, ids...), name prefix, or note text"),
+    ] = None,
     tag: Annotated[list[int] | None, Query(description="tag id; repeat for all of several")] = None,
     owner_id: int | None = None,
     unowned: bool | None = None,
@@ -63,7 +70,14 @@ def list_contacts(
     before_id = int(decode_cursor(cursor, 1)[0]) if cursor else None
     defs = attrs.definitions(session, principal.workspace_id)
     rows = repository.list_page(
-        session, principal.workspace_id, flt, principal.owned_contacts_only, defs, before_id=before_id, limit=limit + 1
+        session,
+        principal.workspace_id,
+        flt,
+        principal.owned_contacts_only,
+        defs,
+        before_id=before_id,
+        limit=limit + 1,
+        oldest_first=sort == "oldest",
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -78,6 +92,25 @@ def create_contact(data: ContactCreate, session: WriteSession, principal: WriteC
     result = service.to_read(session, [contact])[0]
     session.commit()
     return result
+
+
+@router.post(
+    "/contacts/bulk/owner", response_model=BulkOwnerResult, summary="Hand many contacts to another staff member"
+)
+def bulk_owner(data: BulkOwnerChange, session: WriteSession, principal: WriteContacts) -> BulkOwnerResult:
+    """Applies to the listed ids, or to every contact a filter matches (the filters of GET /contacts),
+    e.g. `{"selection": {"filter": {"owner_id": "7"}}, "owner_id": 9, "reason": "离职继承"}`.
+    Operators and admins only; each change shows on the contact's timeline."""
+    selection = filters.selection_query(
+        session,
+        principal,
+        contact_ids=data.selection.contact_ids,
+        filter_params=data.selection.filter,
+        region=_region(),
+    )
+    matched, changed = service.change_owner(session, principal, selection, data.owner_id, data.reason)
+    session.commit()
+    return BulkOwnerResult(matched=matched, changed=changed)
 
 
 @router.get("/contacts/lookup", response_model=ContactRead, summary="Find the contact holding an identity")

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from siyu.auth.principal import Principal
+from siyu.contacts import attributes as attrs
 from siyu.contacts.identities import IdentityError, normalize
-from siyu.contacts.repository import ContactFilter
+from siyu.contacts.models import Contact
+from siyu.contacts.repository import (
+    MAX_SEARCH_LENGTH,
+    ContactFilter,
+    filtered,
+    identity_candidates,
+    prepare_search,
+)
 from siyu.errors import validation_error
 
-KNOWN = {"tag", "owner_id", "unowned", "source_channel", "identity", "created_after", "created_before"}
+KNOWN = {"q", "tag", "owner_id", "unowned", "source_channel", "identity", "created_after", "created_before"}
 DOC = (
+    "q (search: name prefix, any identity exactly, note text), "
     "tag (repeatable; all of), owner_id, unowned=true, source_channel, identity=type:value or type, "
     "created_after, created_before (ISO 8601), attr.<name>=value"
 )
@@ -47,6 +61,13 @@ def parse_filter(params: Mapping[str, str | list[str]], *, region: str) -> Conta
     for name, raw in params.items():
         if name.startswith("attr."):
             flt.attributes[name[5:]] = _one(name, raw)
+        elif name == "q":
+            term = _one(name, raw).strip()
+            if len(term) > MAX_SEARCH_LENGTH:
+                raise validation_error("q", f"search text is longer than {MAX_SEARCH_LENGTH} characters")
+            if term:
+                flt.q = term
+                flt.search_values = identity_candidates(term, region)
         elif name == "tag":
             flt.tag_ids = [_int("tag", v) for v in _values(raw)]
         elif name == "owner_id":
@@ -70,3 +91,22 @@ def parse_filter(params: Mapping[str, str | list[str]], *, region: str) -> Conta
         else:
             raise validation_error(name, f"unknown filter; filters are: {DOC}")
     return flt
+
+
+def selection_query(
+    session: Session,
+    principal: Principal,
+    *,
+    contact_ids: list[int] | None,
+    filter_params: Mapping[str, str | list[str]] | None,
+    region: str,
+) -> Select[Any]:
+    """The ids a bulk action applies to: listed ids, or every contact a filter matches, within what
+    the caller may see (a consultant: their own contacts only)."""
+    if contact_ids is not None:
+        flt = ContactFilter(ids=contact_ids)
+    else:
+        flt = parse_filter(filter_params or {}, region=region)
+    prepare_search(session, principal.workspace_id, flt)
+    defs = attrs.definitions(session, principal.workspace_id)
+    return filtered(select(Contact.id), principal.workspace_id, flt, principal.owned_contacts_only, defs)

@@ -36,6 +36,8 @@ class Contact(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
         Index("ix_contact_workspace_id_owner_id_id", "workspace_id", "owner_id", "id"),
         Index("ix_contact_workspace_id_created_at", "workspace_id", "created_at"),
         Index("ix_contact_workspace_id_source_channel", "workspace_id", "source_channel"),
+        # Name search is a prefix match: a range on this index (pattern ops so LIKE 'x%' uses it on PostgreSQL).
+        Index("ix_contact_workspace_id_name", "workspace_id", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
     )
 
     name: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -124,3 +126,25 @@ class AttributeDefinition(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
         Enum(AttributeType, native_enum=False, length=10, validate_strings=True), nullable=False
     )
     choices: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+
+class OwnerChange(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
+    """A contact handed from one staff member to another (e.g. 离职继承), shown on the timeline."""
+
+    __tablename__ = "owner_change"
+    __table_args__ = (Index("ix_owner_change_contact_id_created_at", "contact_id", "created_at"),)
+
+    contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    from_staff_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True
+    )
+    to_staff_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True
+    )
+    actor_staff_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True
+    )
+    actor_api_key_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, insert, select
+from sqlalchemy import Select, and_, exists, func, insert, literal_column, select, text, union
 from sqlalchemy.orm import Session, aliased
 
-from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity
+from siyu.contacts.identities import STANDARD_IDENTITY_TYPES, IdentityError, normalize
+from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity, Note
 from siyu.errors import validation_error
-from siyu.kit.sql import select_where_in, sqlite_datetime
+from siyu.kit.sql import StartsWith, select_where_in, sqlite_datetime
 from siyu.tags.models import ContactTag, Tag
 
 # Standard profile columns that `attr.<name>=value` filters may name.
@@ -39,6 +41,62 @@ class ContactFilter:
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
     ids: list[int] | None = None
+    # Free-text search: exact (normalised) identity of any type, name prefix, note substring.
+    q: str | None = None
+    search_values: list[str] = field(default_factory=list)  # identity values `q` may be stored as
+    # Identity types the workspace uses, so the identity search is index look-ups (prepare_search).
+    search_identity_types: list[str] | None = None
+
+
+MAX_SEARCH_LENGTH = 100
+
+
+def identity_candidates(text: str, region: str) -> list[str]:
+    """The values an identity typed as `text` may be stored as: as typed, lower-cased (emails), E.164."""
+    values = {text, text.lower()}
+    with contextlib.suppress(IdentityError):
+        values.add(normalize("phone", text, region=region))
+    return sorted(values)
+
+
+def identity_types_in_use(session: Session, workspace_id: int) -> list[str]:
+    """Distinct identity types of a workspace by a loose index scan: one index seek per type, however
+    many identities there are (a recursive CTE; SQLite and PostgreSQL both lack a skip scan)."""
+    sql = (
+        "WITH RECURSIVE t(type) AS ("
+        " SELECT MIN(type) FROM identity WHERE workspace_id = :ws"
+        " UNION ALL"
+        " SELECT (SELECT MIN(i.type) FROM identity i WHERE i.workspace_id = :ws AND i.type > t.type)"
+        " FROM t WHERE t.type IS NOT NULL"
+        ") SELECT type FROM t WHERE type IS NOT NULL"
+    )
+    return [row[0] for row in session.execute(text(sql), {"ws": workspace_id})]
+
+
+def prepare_search(session: Session, workspace_id: int, flt: ContactFilter) -> None:
+    """Looks up what the search needs before the query runs (the identity types in use)."""
+    if flt.q and flt.search_identity_types is None:
+        flt.search_identity_types = identity_types_in_use(session, workspace_id)
+
+
+def search_ids(workspace_id: int, flt: ContactFilter) -> Select[Any]:
+    """Contact ids matching `flt.q`: each branch is an index look-up except the note substring."""
+    assert flt.q
+    term = flt.q
+    types = flt.search_identity_types if flt.search_identity_types is not None else list(STANDARD_IDENTITY_TYPES)
+    by_identity = select(Identity.contact_id).where(
+        Identity.workspace_id == workspace_id,
+        Identity.type.in_(types or ["-"]),
+        Identity.value.in_(flt.search_values or [term]),
+    )
+    named = aliased(Contact)
+    by_name = select(named.id).where(named.workspace_id == workspace_id, StartsWith(named.name, term))
+    by_note = select(Note.contact_id).where(
+        Note.workspace_id == workspace_id, Note.body.contains(term, autoescape=True)
+    )
+    return select(literal_column("contact_id")).select_from(
+        union(by_identity, by_name.with_only_columns(named.id.label("contact_id")), by_note).subquery()
+    )
 
 
 def filtered(
@@ -94,6 +152,8 @@ def filtered(
         q = q.where(Contact.created_at < flt.created_before)
     if flt.ids is not None:
         q = q.where(Contact.id.in_(flt.ids))
+    if flt.q:
+        q = q.where(Contact.id.in_(search_ids(workspace_id, flt)))
     return q
 
 
@@ -119,15 +179,18 @@ def list_page(
     *,
     before_id: int | None,
     limit: int,
+    oldest_first: bool = False,
 ) -> list[Contact]:
-    """Newest first. `before_id` is the keyset cursor: no OFFSET, so page 10,000 costs what page 1 does."""
+    """Newest first (or oldest first). `before_id` is the keyset cursor, the last id of the previous
+    page (read as "after" when oldest first): no OFFSET, so page 10,000 costs what page 1 does."""
     if len(flt.tag_ids) > 1:
         flt.tag_ids = order_tags_rarest_first(session, flt.tag_ids)
+    prepare_search(session, workspace_id, flt)
     order_column = ContactTag.contact_id if flt.tag_ids else Contact.id
     q = filtered(select(Contact), workspace_id, flt, owner_only, defs)
     if before_id is not None:
-        q = q.where(order_column < before_id)
-    q = q.order_by(order_column.desc()).limit(limit)
+        q = q.where(order_column > before_id if oldest_first else order_column < before_id)
+    q = q.order_by(order_column.asc() if oldest_first else order_column.desc()).limit(limit)
     return list(session.scalars(q))
 
 

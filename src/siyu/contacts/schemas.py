@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 
 from siyu.contacts.models import AttributeType, Gender
 from siyu.kit.schemas import ReadSchema, Schema
+from siyu.tags.schemas import ContactSelection
 
 
 class IdentityIn(Schema):
@@ -118,8 +119,21 @@ class AttributeDefinitionRead(ReadSchema):
 
 
 class TimelineEntry(ReadSchema):
-    kind: str = Field(description="event | note | tag_change | merge")
+    kind: str = Field(description="event | note | tag_change | merge | owner_change")
     at: dt.datetime
     id: int
     summary: str
     data: dict[str, Any]
+
+
+class BulkOwnerChange(Schema):
+    """Hand many contacts to one staff member (or to nobody with owner_id null)."""
+
+    selection: ContactSelection
+    owner_id: int | None = Field(description="the staff member who takes the contacts over; null: unowned")
+    reason: str | None = Field(default=None, max_length=500, examples=["离职继承"])
+
+
+class BulkOwnerResult(ReadSchema):
+    matched: int
+    changed: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from siyu.contacts import attributes as attrs
 from siyu.contacts import repository
 from siyu.contacts.identities import IdentityError, normalize
 from siyu.contacts.merge import merge_contacts
-from siyu.contacts.models import Contact, ContactMerge, Identity, Note
+from siyu.contacts.models import Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.contacts.schemas import (
     ContactCreate,
     ContactRead,
@@ -130,6 +130,17 @@ def update_contact(session: Session, principal: Principal, contact_id: int, data
         raise PermissionDenied("a consultant cannot hand a contact to someone else; ask an operator")
     if "owner_id" in fields:
         _check_owner(session, principal, fields["owner_id"])
+        if fields["owner_id"] != contact.owner_id:
+            session.add(
+                OwnerChange(
+                    workspace_id=principal.workspace_id,
+                    contact_id=contact.id,
+                    from_staff_id=contact.owner_id,
+                    to_staff_id=fields["owner_id"],
+                    actor_staff_id=principal.staff_id,
+                    actor_api_key_id=principal.api_key_id,
+                )
+            )
     _apply_profile(contact, fields)
     if "attributes" in data.model_fields_set:
         defs = attrs.definitions(session, principal.workspace_id)
@@ -228,3 +239,54 @@ def add_note(session: Session, principal: Principal, contact_id: int, data: Note
 def list_notes(session: Session, principal: Principal, contact_id: int) -> list[Note]:
     contact = get_contact(session, principal, contact_id)
     return list(session.scalars(select(Note).where(Note.contact_id == contact.id).order_by(Note.id.desc())))
+
+
+def change_owner(
+    session: Session, principal: Principal, selection: Select[Any], owner_id: int | None, reason: str | None
+) -> tuple[int, int]:
+    """Hands every contact `selection` yields to `owner_id` (None: nobody), e.g. a leaving staff member's
+    customers to a colleague (离职继承). Each real change is recorded and shows on the contact's timeline.
+    Returns (matched, changed)."""
+    if principal.owned_contacts_only is not None:
+        raise PermissionDenied("a consultant cannot hand contacts to someone else; ask an operator")
+    _check_owner(session, principal, owner_id)
+    targets = selection.subquery()
+    matched = session.scalar(select(func.count()).select_from(targets)) or 0
+    changing = select(Contact.id, Contact.owner_id).where(
+        Contact.id.in_(select(targets.c[0])),
+        Contact.owner_id.is_not(None) if owner_id is None else Contact.owner_id.is_distinct_from(owner_id),
+    )
+    moving = changing.subquery()
+    now = utcnow()
+    session.execute(
+        insert(OwnerChange).from_select(
+            [
+                "workspace_id",
+                "contact_id",
+                "from_staff_id",
+                "to_staff_id",
+                "actor_staff_id",
+                "actor_api_key_id",
+                "reason",
+                "created_at",
+            ],
+            select(
+                literal(principal.workspace_id),
+                moving.c.id,
+                moving.c.owner_id,
+                literal(owner_id),
+                literal(principal.staff_id),
+                literal(principal.api_key_id),
+                literal(reason),
+                literal(now, OwnerChange.created_at.type),
+            ),
+        )
+    )
+    result = session.execute(
+        update(Contact)
+        .where(Contact.id.in_(select(moving.c.id)))
+        .values(owner_id=owner_id, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return int(matched), int(result.rowcount)  # type: ignore[attr-defined]

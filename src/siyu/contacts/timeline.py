@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session
 
-from siyu.contacts.models import ContactMerge, Note
+from siyu.contacts.models import ContactMerge, Note, OwnerChange
 from siyu.contacts.schemas import TimelineEntry
 from siyu.events.models import Event
 from siyu.kit.schemas import decode_cursor, encode_cursor
 from siyu.tags.models import TagChange
 
-KIND_ORDER = {"event": 0, "note": 1, "tag_change": 2, "merge": 3}
+KIND_ORDER = {"event": 0, "note": 1, "tag_change": 2, "merge": 3, "owner_change": 4}
 
 
 def timeline(
@@ -103,6 +103,28 @@ def timeline(
             merge.id,
             f"merged contact {merge.merged_id}",
             {"merged_id": merge.merged_id, "reason": merge.reason, **merge.details},
+        )
+    for handover in session.scalars(
+        select(OwnerChange)
+        .where(
+            OwnerChange.contact_id == contact_id,
+            older(OwnerChange.created_at, OwnerChange.id, "owner_change"),
+        )
+        .order_by(OwnerChange.created_at.desc(), OwnerChange.id.desc())
+        .limit(limit + 1)
+    ):
+        add(
+            handover.created_at,
+            "owner_change",
+            handover.id,
+            f"owner {handover.from_staff_id or '-'} -> {handover.to_staff_id or '-'}",
+            {
+                "from_staff_id": handover.from_staff_id,
+                "to_staff_id": handover.to_staff_id,
+                "actor_staff_id": handover.actor_staff_id,
+                "actor_api_key_id": handover.actor_api_key_id,
+                "reason": handover.reason,
+            },
         )
     entries.sort(key=lambda pair: pair[0], reverse=True)
     page = entries[:limit]

@@ -227,6 +227,10 @@ def exact_check(annotation: Any) -> Check | None:  # noqa: PLR0911 - one case pe
         return lambda v: type(v) is float or type(v) is int
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Union or isinstance(annotation, types.UnionType):
+        simple = {str: (str,), int: (int,), bool: (bool,), float: (float, int), type(None): (type(None),)}
+        if all(a in simple for a in args):
+            allowed = frozenset(t for a in args for t in simple[a])
+            return lambda v: type(v) in allowed  # one set look-up for `str | None` and the like
         checks = [exact_check(a) for a in args]
         if any(c is None for c in checks):
             return None

@@ -6,7 +6,10 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from sqlalchemy import Boolean
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 CHUNK = 5000  # well under SQLite's 32,766 bound variables
 
@@ -42,3 +45,28 @@ def sqlite_datetime(value: dt.datetime) -> str:
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class StartsWith(ColumnElement[bool]):
+    """`column` starts with `prefix`, written so a B-tree index on the column serves it:
+    `GLOB 'x*'` on SQLite (case-sensitive, so the BINARY index applies), `LIKE 'x%'` elsewhere
+    (PostgreSQL uses a varchar_pattern_ops index for it)."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, column: Any, prefix: str) -> None:
+        self.column = column
+        self.prefix = prefix
+
+
+@compiles(StartsWith)
+def _starts_with_like(element: StartsWith, compiler: Any, **kw: Any) -> str:
+    escaped = element.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return str(compiler.process(element.column.like(escaped + "%", escape="\\"), **kw))
+
+
+@compiles(StartsWith, "sqlite")
+def _starts_with_glob(element: StartsWith, compiler: Any, **kw: Any) -> str:
+    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in element.prefix)
+    return str(compiler.process(element.column.op("GLOB")(escaped + "*"), **kw))

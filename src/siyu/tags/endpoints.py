@@ -10,11 +10,9 @@ from siyu.auth.dependencies import Authorize, ReadSession, WriteSession
 from siyu.auth.principal import Principal
 from siyu.auth.scopes import Scope
 from siyu.config import get_settings
-from siyu.contacts import attributes as attrs
+from siyu.contacts import filters
 from siyu.contacts import service as contacts
-from siyu.contacts.filters import parse_filter
 from siyu.contacts.models import Contact
-from siyu.contacts.repository import ContactFilter, filtered
 from siyu.contacts.schemas import ContactRead
 from siyu.tags import service
 from siyu.tags.schemas import (
@@ -27,6 +25,8 @@ from siyu.tags.schemas import (
     TagGroupCreate,
     TagGroupRead,
     TagGroupUpdate,
+    TagMerge,
+    TagMergeResult,
     TagRead,
     TagUpdate,
 )
@@ -96,13 +96,24 @@ def delete_tag(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post("/tags/{tag_id}/merge", response_model=TagMergeResult, summary="Merge a tag into another")
+def merge_tag(tag_id: int, data: TagMerge, session: WriteSession, principal: WriteTags) -> TagMergeResult:
+    """Every contact holding this tag gets `into_tag_id` instead; the changes are recorded in each
+    contact's tag history, and this tag is deleted."""
+    target, held, added = service.merge_tags(session, principal, tag_id, data.into_tag_id)
+    result = TagMergeResult(into=TagRead.model_validate(target), contacts=held, added=added)
+    session.commit()
+    return result
+
+
 def selection_query(session: Session, principal: Principal, selection: ContactSelection) -> Select[Any]:
-    if selection.contact_ids is not None:
-        flt = ContactFilter(ids=selection.contact_ids)
-    else:
-        flt = parse_filter(selection.filter or {}, region=get_settings().default_phone_region)
-    defs = attrs.definitions(session, principal.workspace_id)
-    return filtered(select(Contact.id), principal.workspace_id, flt, principal.owned_contacts_only, defs)
+    return filters.selection_query(
+        session,
+        principal,
+        contact_ids=selection.contact_ids,
+        filter_params=selection.filter,
+        region=get_settings().default_phone_region,
+    )
 
 
 # Declared before /contacts/{contact_id}/tags so "bulk" is not read as a contact id.

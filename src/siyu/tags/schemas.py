@@ -91,3 +91,13 @@ class TagChangeRead(ReadSchema):
     actor_api_key_id: int | None
     reason: str | None
     created_at: dt.datetime
+
+
+class TagMerge(Schema):
+    into_tag_id: int = Field(description="the tag that takes over this tag's contacts; this tag is then deleted")
+
+
+class TagMergeResult(ReadSchema):
+    into: TagRead
+    contacts: int = Field(description="contacts that held the merged tag")
+    added: int = Field(description="of them, how many did not already hold the target tag")

@@ -244,3 +244,23 @@ def counts(session: Session, workspace_id: int) -> dict[int, int]:
         .group_by(ContactTag.tag_id)
     )
     return {tag_id: int(n) for tag_id, n in rows}
+
+
+def merge_tags(session: Session, principal: Principal, source_id: int, into_id: int) -> tuple[Tag, int, int]:
+    """Moves every holder of tag `source_id` to tag `into_id` and deletes the source.
+
+    Each contact's gain and loss is recorded as a tag change saying why. Returns (target tag, contacts
+    that held the source, contacts that newly got the target)."""
+    source = get_tag(session, principal.workspace_id, source_id)
+    target = get_tag(session, principal.workspace_id, into_id)
+    if source.id == target.id:
+        raise validation_error("into_tag_id", "is the tag being merged; name another tag to merge into")
+    holders = select(ContactTag.contact_id).where(ContactTag.tag_id == source.id)
+    held = session.scalar(select(func.count()).select_from(holders.subquery())) or 0
+    why = f"tag {source.name!r} merged into {target.name!r}"
+    # Add first, while the source still marks who its holders are; then take the source off them.
+    added, _ = change_tags(session, principal, holders, add=[target.id], remove=[], reason=why)
+    change_tags(session, principal, holders, add=[], remove=[source.id], reason=why)
+    session.delete(source)
+    session.flush()
+    return target, int(held), added

@@ -1,0 +1,29 @@
+// siyu console: the few behaviours HTML cannot do alone. No build step.
+(function () {
+  "use strict";
+  function init(root) {
+    root.querySelectorAll("[data-check-all]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        document.querySelectorAll('input[type=checkbox][name="' + box.dataset.checkAll + '"]').forEach(function (b) {
+          b.checked = box.checked;
+        });
+      });
+    });
+    if (window.echarts) {
+      root.querySelectorAll("[data-chart=bar]").forEach(function (el) {
+        var data = JSON.parse(el.dataset.series || '{"names":[],"values":[]}');
+        var chart = window.echarts.init(el);
+        chart.setOption({
+          grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+          xAxis: { type: "value", minInterval: 1 },
+          yAxis: { type: "category", data: data.names },
+          tooltip: {},
+          series: [{ type: "bar", data: data.values, itemStyle: { color: "#1677ff" } }],
+        });
+        window.addEventListener("resize", function () { chart.resize(); });
+      });
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { init(e.target); });
+})();

@@ -1,0 +1,1 @@
+"""Export of filtered contact lists to .xlsx and .csv, streamed so a million rows never sit in memory."""

@@ -1,0 +1,206 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright, against a real uvicorn server
+on the test database. Never `playwright install`: `make test` installs the system chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from console_helpers import PASSWORD
+
+from siyu.auth.principal import Principal
+from siyu.auth.scopes import ALL_SCOPES
+from siyu.contacts.schemas import ContactCreate, IdentityIn, NoteCreate
+from siyu.contacts.service import add_note, create_contact
+from siyu.staff.models import Role
+from siyu.staff.schemas import StaffCreate
+from siyu.staff.service import add_staff
+from siyu.tags.schemas import TagCreate, TagGroupCreate
+from siyu.tags.service import create_group, create_tag
+from siyu.workspaces.service import create_workspace
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = os.environ.get("SIYU_CONSOLE_SCREENSHOTS")  # a directory: save pictures of the pages there
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (make test installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(settings, migrated_engine, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SIYU_DATABASE_URL": settings.database_url,
+        "SIYU_SQLITE_SYNCHRONOUS": "NORMAL",
+        "SIYU_SECRET_KEY": "browser-test-secret",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "siyu.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=tmp_path_factory.mktemp("server"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the test server did not start on {url}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def seeded(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        workspace = create_workspace(session, "品牌A")
+        staff = add_staff(
+            session,
+            workspace.id,
+            StaffCreate(email="op@brand.cn", name="运营小李", role=Role.operator, password=PASSWORD),
+        )
+        principal = Principal(workspace_id=workspace.id, scopes=ALL_SCOPES, staff_id=staff.id, role=Role.operator)
+        group = create_group(session, workspace.id, TagGroupCreate(name="兴趣"))
+        tag = create_tag(session, workspace.id, TagCreate(group_id=group.id, name="考研"))
+        for i in range(30):
+            create_contact(
+                session,
+                principal,
+                ContactCreate(
+                    name=f"客户{i:02d}",
+                    source_channel="douyin" if i % 2 else "xiaohongshu",
+                    region="北京",
+                    identities=[IdentityIn(type="phone", value=f"139001390{i:02d}")],
+                ),
+                region="CN",
+            )
+        target = create_contact(
+            session,
+            principal,
+            ContactCreate(
+                name="韩梅梅",
+                source_channel="douyin",
+                birthday=None,
+                identities=[IdentityIn(type="phone", value="13800138000")],
+            ),
+            region="CN",
+        )
+        add_note(session, principal, target.id, NoteCreate(body="第一次咨询：考研英语"))
+        return {"workspace_id": workspace.id, "contact_id": target.id, "tag_id": tag.id}
+
+
+def _sign_in(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(server + "/")
+    assert "/console/sign-in" in page.url
+    page.fill("input[name=email]", "op@brand.cn")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url("**/console/contacts")
+
+
+def test_sign_in_find_tag_and_note_a_contact(browser, server, seeded) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    _sign_in(page, server)
+    assert page.locator("a.contact-link").count() == 31
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "console-contacts.png"), full_page=True)
+    page.fill("input[name=q]", "138 0013 8000")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**q=138*")
+    links = page.locator("a.contact-link")
+    assert links.count() == 1 and links.inner_text() == "韩梅梅"
+    links.click()
+    page.wait_for_url(f"**/console/contacts/{seeded['contact_id']}")
+    assert "第一次咨询" in page.locator("#timeline").inner_text()
+    page.select_option("#add-tag", str(seeded["tag_id"]))
+    page.click("#tags button[type=submit]:not(.x)")
+    page.locator("#tags .chip", has_text="考研").wait_for()
+    page.fill("textarea[name=body]", "回访：想报周末班")
+    page.click("#live form[action$='/notes'] button")
+    page.locator("#timeline .entry.note", has_text="回访：想报周末班").wait_for()
+    timeline = page.locator("#timeline").inner_text()
+    assert "添加标签“考研”" in timeline
+    # the work survived: reload the page, it is all there
+    page.reload()
+    assert "回访：想报周末班" in page.locator("#timeline").inner_text()
+    assert page.locator("#tags .chip", has_text="考研").count() == 1
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "console-contact.png"), full_page=True)
+    context.close()
+
+
+def test_switch_language(browser, server, seeded) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    _sign_in(page, server)
+    assert page.locator("nav a[href='/console/contacts']").inner_text() == "客户"
+    page.click("button[data-lang=en]")
+    page.wait_for_load_state()
+    page.locator("html[lang=en]").wait_for()
+    assert page.locator("nav a[href='/console/contacts']").inner_text() == "Contacts"
+    assert page.locator("button.primary", has_text="Search").count() == 1
+    page.goto(server + "/console/tags")
+    assert page.locator("h2", has_text="Contacts per tag").count() == 1
+    page.locator(".chart canvas").wait_for()  # ECharts drew the chart from the vendored file
+    page.click("button[data-lang=zh-CN]")
+    page.locator("html[lang=zh-CN]").wait_for()
+    assert page.locator("h2", has_text="各标签客户数").count() == 1
+    context.close()
