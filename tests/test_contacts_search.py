@@ -110,3 +110,35 @@ def test_one_contacts_owner_change_is_on_its_timeline(tenant) -> None:
     c.patch(f"/api/v1/contacts/{contact}", json={"owner_id": staff_id, "name": "y"})
     kinds = [e["kind"] for e in c.get(f"/api/v1/contacts/{contact}/timeline").json()["items"]]
     assert kinds.count("owner_change") == 1
+
+
+def test_broad_and_narrow_search_plans_give_the_same_pages(tenant, monkeypatch) -> None:
+    """A search with many matches scans in id order and tests each row; one with few collects its
+    matches first. Both must page through exactly the same contacts."""
+    from siyu.contacts import repository
+
+    c = tenant.client
+    for i in range(12):
+        body = {"name": f"王{i}" if i % 3 else f"李{i}", "identities": [{"type": "phone", "value": f"1380013{i:04d}"}]}
+        contact = c.post("/api/v1/contacts", json=body).json()
+        if i % 4 == 0:
+            c.post(f"/api/v1/contacts/{contact['id']}/notes", json={"body": "想报考王牌课程"})
+
+    def pages(q: str) -> list[int]:
+        seen: list[int] = []
+        cursor = None
+        while True:
+            params = {"q": q, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = c.get("/api/v1/contacts", params=params).json()
+            seen += [x["id"] for x in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+    queries = ["王", "王1", "李", "王牌", "13800130007", "nobody"]
+    narrow = {q: pages(q) for q in queries}
+    monkeypatch.setattr(repository, "NARROW_SEARCH", 1)  # every search with a match counts as broad
+    broad = {q: pages(q) for q in queries}
+    assert broad == narrow
+    assert len(narrow["王"]) == 8 + 1  # eight 王 names, and 李0's note mentions 王牌
+    assert narrow["nobody"] == []

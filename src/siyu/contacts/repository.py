@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, insert, literal_column, select, text, union
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal_column, or_, select, text, union
 from sqlalchemy.orm import Session, aliased
 
 from siyu.contacts.identities import STANDARD_IDENTITY_TYPES, IdentityError, normalize
 from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity, Note
 from siyu.errors import validation_error
-from siyu.kit.sql import StartsWith, select_where_in, sqlite_datetime
+from siyu.kit.sql import select_where_in, sqlite_datetime, starts_with
 from siyu.tags.models import ContactTag, Tag
 
 # Standard profile columns that `attr.<name>=value` filters may name.
@@ -46,6 +46,9 @@ class ContactFilter:
     search_values: list[str] = field(default_factory=list)  # identity values `q` may be stored as
     # Identity types the workspace uses, so the identity search is index look-ups (prepare_search).
     search_identity_types: list[str] | None = None
+    search_dialect: str = "sqlite"  # the database's, set by prepare_search: prefix search differs
+    # Many matches: test each row in id order rather than collect every match first (list_page).
+    search_broad: bool = False
 
 
 MAX_SEARCH_LENGTH = 100
@@ -77,6 +80,7 @@ def prepare_search(session: Session, workspace_id: int, flt: ContactFilter) -> N
     """Looks up what the search needs before the query runs (the identity types in use)."""
     if flt.q and flt.search_identity_types is None:
         flt.search_identity_types = identity_types_in_use(session, workspace_id)
+        flt.search_dialect = session.get_bind().dialect.name
 
 
 def search_ids(workspace_id: int, flt: ContactFilter) -> Select[Any]:
@@ -90,7 +94,9 @@ def search_ids(workspace_id: int, flt: ContactFilter) -> Select[Any]:
         Identity.value.in_(flt.search_values or [term]),
     )
     named = aliased(Contact)
-    by_name = select(named.id).where(named.workspace_id == workspace_id, StartsWith(named.name, term))
+    by_name = select(named.id).where(
+        named.workspace_id == workspace_id, starts_with(named.name, term, flt.search_dialect)
+    )
     by_note = select(Note.contact_id).where(
         Note.workspace_id == workspace_id, Note.body.contains(term, autoescape=True)
     )
@@ -153,8 +159,26 @@ def filtered(
     if flt.ids is not None:
         q = q.where(Contact.id.in_(flt.ids))
     if flt.q:
-        q = q.where(Contact.id.in_(search_ids(workspace_id, flt)))
+        q = q.where(
+            search_per_row(workspace_id, flt) if flt.search_broad else Contact.id.in_(search_ids(workspace_id, flt))
+        )
     return q
+
+
+def search_per_row(workspace_id: int, flt: ContactFilter) -> ColumnElement[bool]:
+    """The search as a test of one contact row: cheap per row (its name, then index look-ups by
+    contact id), for scans in id order that meet a match every few rows."""
+    assert flt.q
+    types = flt.search_identity_types if flt.search_identity_types is not None else list(STANDARD_IDENTITY_TYPES)
+    return or_(
+        starts_with(Contact.name, flt.q, flt.search_dialect),
+        exists().where(
+            Identity.contact_id == Contact.id,
+            Identity.type.in_(types or ["-"]),
+            Identity.value.in_(flt.search_values or [flt.q]),
+        ),
+        exists().where(Note.contact_id == Contact.id, Note.body.contains(flt.q, autoescape=True)),
+    )
 
 
 def order_tags_rarest_first(session: Session, tag_ids: list[int], cap: int = 5000) -> list[int]:
@@ -168,6 +192,15 @@ def order_tags_rarest_first(session: Session, tag_ids: list[int], cap: int = 500
         capped = select(ContactTag.contact_id).where(ContactTag.tag_id == tag_id).limit(cap).subquery()
         sizes[tag_id] = session.scalar(select(func.count()).select_from(capped)) or 0
     return sorted(unique, key=lambda t: sizes[t])
+
+
+NARROW_SEARCH = 2000
+
+
+def _narrow_search(session: Session, workspace_id: int, flt: ContactFilter) -> bool:
+    """Whether the search matches fewer than NARROW_SEARCH contacts (counting stops there)."""
+    capped = search_ids(workspace_id, flt).limit(NARROW_SEARCH).subquery()
+    return int(session.scalar(select(func.count()).select_from(capped)) or 0) < NARROW_SEARCH
 
 
 def list_page(
@@ -186,7 +219,13 @@ def list_page(
     if len(flt.tag_ids) > 1:
         flt.tag_ids = order_tags_rarest_first(session, flt.tag_ids)
     prepare_search(session, workspace_id, flt)
-    order_column = ContactTag.contact_id if flt.tag_ids else Contact.id
+    if flt.q:
+        # Few matches (a phone): collect them and sort. Many ("王", 50,000 of 1M): scan in id order and
+        # test each row, which meets a page of matches within a few thousand rows.
+        flt.search_broad = not _narrow_search(session, workspace_id, flt)
+    order_column: Any = ContactTag.contact_id if flt.tag_ids else Contact.id
+    if flt.q and not flt.search_broad and not flt.tag_ids:
+        order_column = Contact.id + 0  # keeps SQLite from scanning all contacts in id order for a few matches
     q = filtered(select(Contact), workspace_id, flt, owner_only, defs)
     if before_id is not None:
         q = q.where(order_column > before_id if oldest_first else order_column < before_id)

@@ -6,8 +6,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import and_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -47,26 +46,12 @@ def sqlite_datetime(value: dt.datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-class StartsWith(ColumnElement[bool]):
-    """`column` starts with `prefix`, written so a B-tree index on the column serves it:
-    `GLOB 'x*'` on SQLite (case-sensitive, so the BINARY index applies), `LIKE 'x%'` elsewhere
-    (PostgreSQL uses a varchar_pattern_ops index for it)."""
-
-    inherit_cache = False
-    type = Boolean()
-
-    def __init__(self, column: Any, prefix: str) -> None:
-        self.column = column
-        self.prefix = prefix
-
-
-@compiles(StartsWith)
-def _starts_with_like(element: StartsWith, compiler: Any, **kw: Any) -> str:
-    escaped = element.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return str(compiler.process(element.column.like(escaped + "%", escape="\\"), **kw))
-
-
-@compiles(StartsWith, "sqlite")
-def _starts_with_glob(element: StartsWith, compiler: Any, **kw: Any) -> str:
-    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in element.prefix)
-    return str(compiler.process(element.column.op("GLOB")(escaped + "*"), **kw))
+def starts_with(column: Any, prefix: str, dialect: str) -> ColumnElement[bool]:
+    """`column` starts with `prefix`, written so a B-tree index on the column serves it: on SQLite a
+    range (its BINARY collation orders by code point, so the range is exactly the prefix); elsewhere
+    an escaped LIKE (PostgreSQL serves it from a pattern_ops index, and a range would be unsafe under
+    a linguistic collation)."""
+    if dialect == "sqlite":
+        return and_(column >= prefix, column < prefix + "\U0010ffff")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")  # type: ignore[no-any-return]
