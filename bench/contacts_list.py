@@ -624,6 +624,8 @@ def run(contacts: int = DEFAULT_CONTACTS, requests: int = 60, profile: bool = Fa
                 section(f"per case: {requests} timed requests after 5 warm-up ones; limit={PAGE_LIMIT}")
                 verdicts += [measure(case, client, server, pager, bare, ws, requests) for case in cases]
 
+                verdicts += measure_search(client, bare, ws, requests)
+
             section("query plans: the SQL the app ran (captured in process), then the bare query")
             for case in cases:
                 print(f"\n  {case.name}")
@@ -659,6 +661,50 @@ def run(contacts: int = DEFAULT_CONTACTS, requests: int = 60, profile: bool = Fa
             engine.dispose()
 
     print_verdicts(verdicts, "bench.contacts_list targets")
+    return verdicts
+
+
+def measure_search(client: httpx.Client, bare: sqlite3.Connection, workspace_id: int, requests: int) -> list[Verdict]:
+    """GET /api/v1/contacts?q=... (the console's search box) beside the bare look-up it comes down to."""
+    section(f"search (q): {requests} timed requests each; limit={PAGE_LIMIT}")
+    phone = bare.execute(
+        "SELECT value FROM identity WHERE workspace_id = ? AND type = 'phone' ORDER BY id LIMIT 1 OFFSET 500000",
+        (workspace_id,),
+    ).fetchone()[0]
+    by_phone = "SELECT contact_id FROM identity WHERE workspace_id = ? AND type = 'phone' AND value = ?"
+    by_name = "SELECT id FROM contact WHERE workspace_id = ? AND name >= ? AND name < ? ORDER BY id DESC LIMIT " + str(
+        PAGE_LIMIT + 1
+    )
+    searches = [
+        ("phone as stored (E.164)", phone, by_phone, (workspace_id, phone)),
+        ("phone as typed (11 digits)", phone[3:], by_phone, (workspace_id, phone)),
+        ("surname 王 (~5% of contacts)", "王", by_name, (workspace_id, "王", "王\U0010ffff")),
+        ("name prefix 王先生", "王先生", by_name, (workspace_id, "王先生", "王先生\U0010ffff")),
+        ("no match", "查无此人", by_phone, (workspace_id, "查无此人")),
+    ]
+    verdicts = []
+    for label, term, sql, params in searches:
+        response = client.get("/api/v1/contacts", params={"q": term, "limit": PAGE_LIMIT})
+        response.raise_for_status()
+        found = len(response.json()["items"])
+        api = Stats.of(
+            timed(lambda t=term: client.get("/api/v1/contacts", params={"q": t, "limit": PAGE_LIMIT}), requests, 3)
+        )
+        base = Stats.of(timed(lambda q=sql, p=params: bare.execute(q, p).fetchall(), requests, 3))
+        met = api.p50 <= TARGET_P50_S
+        print(f"\n  {label}   [q={term!r}, {found} items]")
+        print(f"    HTTP API            {api.ms()}")
+        print(f"    bare look-up        {base.ms()}")
+        target_text = f"target p50 <= {TARGET_P50_S * 1e3:.0f} ms: {met_text(met)}"
+        print(f"    ratio API/bare p50 {ratio(api.p50, base.p50):6.1f}x   {target_text}")
+        verdicts.append(
+            Verdict(
+                "contacts_list",
+                f"search {label}: p50 <= {TARGET_P50_S * 1e3:.0f} ms",
+                f"p50 {api.p50 * 1e3:.1f} ms",
+                met,
+            )
+        )
     return verdicts
 
 

@@ -9,7 +9,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal_column, or_, select, text, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from siyu.contacts.identities import STANDARD_IDENTITY_TYPES, IdentityError, normalize
@@ -83,7 +96,7 @@ def prepare_search(session: Session, workspace_id: int, flt: ContactFilter) -> N
         flt.search_dialect = session.get_bind().dialect.name
 
 
-def search_ids(workspace_id: int, flt: ContactFilter) -> Select[Any]:
+def search_ids(workspace_id: int, flt: ContactFilter, *, distinct: bool = True) -> Select[Any]:
     """Contact ids matching `flt.q`: each branch is an index look-up except the note substring."""
     assert flt.q
     term = flt.q
@@ -101,7 +114,9 @@ def search_ids(workspace_id: int, flt: ContactFilter) -> Select[Any]:
         Note.workspace_id == workspace_id, Note.body.contains(term, autoescape=True)
     )
     return select(literal_column("contact_id")).select_from(
-        union(by_identity, by_name.with_only_columns(named.id.label("contact_id")), by_note).subquery()
+        (union if distinct else union_all)(
+            by_identity, by_name.with_only_columns(named.id.label("contact_id")), by_note
+        ).subquery()
     )
 
 
@@ -199,7 +214,8 @@ NARROW_SEARCH = 2000
 
 def _narrow_search(session: Session, workspace_id: int, flt: ContactFilter) -> bool:
     """Whether the search matches fewer than NARROW_SEARCH contacts (counting stops there)."""
-    capped = search_ids(workspace_id, flt).limit(NARROW_SEARCH).subquery()
+    # UNION ALL: a contact found twice may count twice; the threshold does not need exactness.
+    capped = search_ids(workspace_id, flt, distinct=False).limit(NARROW_SEARCH).subquery()
     return int(session.scalar(select(func.count()).select_from(capped)) or 0) < NARROW_SEARCH
 
 
