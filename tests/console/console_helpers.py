@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -41,3 +43,27 @@ def sign_in_client(app, email: str, workspace_id: int | None = None) -> TestClie
     signed = client.post("/console/sign-in", data=data)
     assert signed.status_code == 303, signed.text
     return client
+
+
+# A customer sheet as operators fill it in: Chinese headers, one row with a phone number that is not one.
+SHEET_HEADERS = ["姓名", "手机号", "地区", "标签"]
+SHEET_ROWS: list[list[Any]] = [
+    ["导入甲", "13700137001", "杭州", "考研, 新客户"],
+    ["导入乙", "137 0013 7002", "苏州", "考研"],
+    ["导入丙", "12345", "南京", "新客户"],  # row 4: not a phone number
+    ["导入丁", "+86 137-0013-7004", "杭州", None],
+]
+BAD_ROW = 4
+
+
+def write_sheet(path: Path, headers: list[str] = SHEET_HEADERS, rows: list[list[Any]] = SHEET_ROWS) -> Path:
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(headers)
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+    return path

@@ -4,6 +4,7 @@ on the test database. Never `playwright install`: `make test` installs the syste
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from console_helpers import PASSWORD
+from console_helpers import BAD_ROW, PASSWORD, write_sheet
 
 from siyu.auth.principal import Principal
 from siyu.auth.scopes import ALL_SCOPES
@@ -203,4 +204,62 @@ def test_switch_language(browser, server, seeded) -> None:  # type: ignore[no-un
     page.click("button[data-lang=zh-CN]")
     page.locator("html[lang=zh-CN]").wait_for()
     assert page.locator("h2", has_text="各标签客户数").count() == 1
+    context.close()
+
+
+def test_import_a_sheet_refused_then_skipping_the_bad_row(browser, server, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sheet = write_sheet(tmp_path / "客户统计表.xlsx")  # 姓名, 手机号, 地区, 标签; row 4 has the phone 12345
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    _sign_in(page, server)
+    nav = page.locator("nav a[href='/console/imports']")
+    assert nav.inner_text() == "导入"
+    nav.click()
+    page.wait_for_url("**/console/imports")
+    page.set_input_files("#upload input[name=file]", str(sheet))
+    page.click("#upload button[type=submit]")
+    page.wait_for_url("**/console/imports/preview")
+    assert page.locator("#file-format").inner_text() == "xlsx"
+    assert page.locator("#headers").inner_text() == "姓名, 手机号, 地区, 标签"
+    assert page.locator("select[data-header='姓名']").input_value() == "name"
+    assert page.locator("select[data-header='手机号']").input_value() == "identity:phone"
+    assert page.locator("select[data-header='标签']").input_value() == "tags"
+    bad = page.locator(f"tr.bad[data-row='{BAD_ROW}']")
+    assert "12345" in bad.inner_text() and "not a valid phone number" in bad.inner_text()
+    assert page.locator("tr.bad").count() == 1
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "console-import-preview.png"), full_page=True)
+
+    page.click("#import")  # all or nothing: refused
+    result = page.locator("#result")
+    result.wait_for()
+    assert "未导入任何数据" in result.inner_text()
+    assert result.locator(f"td[data-row='{BAD_ROW}']").count() == 1
+    assert "手机号" in result.locator("table.bad-rows").inner_text()
+    found = context.request.get(server + "/api/v1/contacts", params={"q": "导入"})  # the session cookie
+    assert found.ok and found.json()["items"] == []
+
+    page.check("input[name=skip_bad_rows]")
+    page.click("#import")
+    page.wait_for_url(re.compile(r".*/console/imports/\d+$"))
+    assert page.locator("[data-count=created]").inner_text() == "3"
+    assert page.locator("[data-count=skipped]").inner_text() == "1"
+    assert page.locator(f"table.bad-rows td[data-row='{BAD_ROW}']").count() == 1
+    error_file = context.request.get(server + (page.locator("#error-file").get_attribute("href") or ""))
+    assert error_file.ok and error_file.headers["content-type"].startswith("application/vnd.openxmlformats")
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "console-import-done.png"), full_page=True)
+
+    page.goto(server + "/console/contacts")
+    assert page.locator("a.contact-link").count() == 34  # 31 seeded + 3 imported
+    page.fill("input[name=q]", "导入")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**q=*")
+    links = page.locator("a.contact-link")
+    assert sorted(links.all_inner_texts()) == sorted(["导入甲", "导入乙", "导入丁"])
+    links.filter(has_text="导入甲").click()
+    page.wait_for_url(re.compile(r".*/console/contacts/\d+$"))
+    assert page.locator("#tags .chip", has_text="考研").count() == 1  # the seeded tag of the group 兴趣
+    assert page.locator("#tags .chip", has_text="新客户").count() == 1  # created by the import
     context.close()

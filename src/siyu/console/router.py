@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 import siyu.contacts.console as contacts_console
+import siyu.imports.console as imports_console
 import siyu.tags.console as tags_console
 from siyu.auth import service as auth_service
 from siyu.auth.dependencies import SESSION_COOKIE, get_database
@@ -115,3 +116,4 @@ def switch_language(request: Request, form: Form) -> Response:
 
 console_router.include_router(contacts_console.router)
 console_router.include_router(tags_console.router)
+console_router.include_router(imports_console.router)

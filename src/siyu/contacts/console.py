@@ -158,6 +158,7 @@ def contact_list(request: Request, user: CurrentUser) -> Response:
     if sort != "newest":
         query_state.append(("sort", sort))
     export_query = urllib.parse.urlencode({"format": "xlsx", **params}, doseq=True)
+    export_csv_query = urllib.parse.urlencode({"format": "csv", **params}, doseq=True)
     return render(
         request,
         "contacts/list.html",
@@ -177,6 +178,7 @@ def contact_list(request: Request, user: CurrentUser) -> Response:
             "query_state": query_state,
             "filter_query": urllib.parse.urlencode(query_state),
             "export_query": export_query,
+            "export_csv_query": export_csv_query,
             "birthdays": {c.id: days_to_birthday(c.birthday, today) for c in rows},
         },
         user=user,

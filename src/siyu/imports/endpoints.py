@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 from starlette.background import BackgroundTask
 
 from siyu.auth.dependencies import Authorize, ReadSession, WriteSession
@@ -18,10 +17,9 @@ from siyu.errors import NotFound, PayloadTooLarge, validation_error
 from siyu.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, temp_path, write_csv, write_xlsx
 from siyu.imports import service
 from siyu.imports.mapping import parse_mapping_json
-from siyu.imports.models import ContactImport, ImportStatus
+from siyu.imports.models import ImportStatus
 from siyu.imports.reader import open_table
 from siyu.imports.schemas import ImportPreview, ImportRead
-from siyu.kit.repository import get_in_workspace
 
 router = APIRouter(tags=["imports"])
 
@@ -97,27 +95,16 @@ def import_contacts(
     return ImportRead.model_validate(summary)
 
 
-def _visible(session: ReadSession, principal: Principal, import_id: int) -> ContactImport:
-    record = get_in_workspace(session, ContactImport, principal.workspace_id, import_id, "import")
-    if principal.owned_contacts_only is not None and record.staff_id != principal.staff_id:
-        raise NotFound(f"import {import_id} not found among your imports")
-    return record
-
-
 @router.get("/imports", response_model=list[ImportRead], summary="Recent imports, newest first")
 def list_imports(
     session: ReadSession, principal: ReadContacts, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[ImportRead]:
-    q = select(ContactImport).where(ContactImport.workspace_id == principal.workspace_id)
-    if principal.owned_contacts_only is not None:
-        q = q.where(ContactImport.staff_id == principal.staff_id)
-    records = session.scalars(q.order_by(ContactImport.id.desc()).limit(limit))
-    return [ImportRead.model_validate(service.summary(r)) for r in records]
+    return [ImportRead.model_validate(service.summary(r)) for r in service.list_imports(session, principal, limit)]
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead)
 def get_import(import_id: int, session: ReadSession, principal: ReadContacts) -> ImportRead:
-    return ImportRead.model_validate(service.summary(_visible(session, principal, import_id)))
+    return ImportRead.model_validate(service.summary(service.get_import(session, principal, import_id)))
 
 
 @router.get(
@@ -134,7 +121,7 @@ def import_errors(
 ) -> FileResponse:
     """The file's original columns plus `row` (as Excel numbers it) and `error`: fix the rows and import
     this file again (the two extra columns are ignored)."""
-    record = _visible(session, principal, import_id)
+    record = service.get_import(session, principal, import_id)
     if not record.errors:
         raise NotFound(f"import {import_id} had no bad rows")
     path = temp_path(f".{format}")

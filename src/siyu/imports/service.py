@@ -28,13 +28,14 @@ from siyu.contacts import attributes as attrs
 from siyu.contacts import repository as contacts_repo
 from siyu.contacts.identities import IdentityError, normalize
 from siyu.contacts.models import AttributeDefinition, AttributeType
-from siyu.errors import PermissionDenied, SiyuError
+from siyu.errors import NotFound, PermissionDenied, SiyuError
 from siyu.events.service import workspace_timezone
 from siyu.imports import repository
 from siyu.imports.mapping import Column, resolve_mapping
 from siyu.imports.models import ContactImport, ImportStatus
 from siyu.imports.reader import Table, cell_text
 from siyu.imports.values import parse_date, parse_datetime, parse_gender, parse_number, text
+from siyu.kit.repository import get_in_workspace
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
 from siyu.tags import service as tags_service
@@ -572,6 +573,22 @@ def _error_rows(headers: list[str], bad: list[Row]) -> dict[str, Any]:
         "headers": headers,
         "rows": [[r.number, [cell_text(c) for c in r.cells], "; ".join(r.problems)] for r in bad],
     }
+
+
+def list_imports(session: Session, principal: Principal, limit: int = 50) -> list[ContactImport]:
+    """The workspace's imports, newest first; a consultant (owned_contacts_only) sees only their own."""
+    q = select(ContactImport).where(ContactImport.workspace_id == principal.workspace_id)
+    if principal.owned_contacts_only is not None:
+        q = q.where(ContactImport.staff_id == principal.staff_id)
+    return list(session.scalars(q.order_by(ContactImport.id.desc()).limit(limit)))
+
+
+def get_import(session: Session, principal: Principal, import_id: int) -> ContactImport:
+    """One import of the workspace; a consultant sees only their own (NotFound otherwise)."""
+    record = get_in_workspace(session, ContactImport, principal.workspace_id, import_id, "import")
+    if principal.owned_contacts_only is not None and record.staff_id != principal.staff_id:
+        raise NotFound(f"import {import_id} not found among your imports")
+    return record
 
 
 def summary(record: ContactImport) -> dict[str, Any]:
