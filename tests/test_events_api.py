@@ -144,7 +144,15 @@ def test_events_linking_two_profiles_merge_them_and_lose_nothing(tenant, db) -> 
     assert kinds.count("event") == 3  # content.viewed, message.received, contact.merged
     assert "merge" in kinds and "note" in kinds and "tag_change" in kinds
     merge = next(e for e in timeline if e["kind"] == "merge")
-    assert merge["data"]["moved"] == {"identities": 1, "events": 1, "notes": 1, "tag_changes": 1, "tags": 1}
+    assert merge["data"]["moved"] == {
+        "identities": 1,
+        "events": 1,
+        "notes": 1,
+        "tag_changes": 1,
+        "owner_changes": 0,
+        "channel_touches": 0,
+        "tags": 1,
+    }
     assert merge["data"]["merged_profile"]["region"] == "苏州"
     assert _count(db, ContactMerge) == 1
 

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from siyu.channels.attribution import record_add
 from siyu.db import Base
 from siyu.jobs import enqueue
+from siyu.kit.time import utcnow
 
 PUBLIC = {("POST", "/api/v1/auth/sessions"), ("GET", "/health")}
 MARK = "ZZB"  # every name in workspace B carries it; it must never show up in A's answers
@@ -63,7 +65,29 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     imported = c.post(
         "/api/v1/imports/contacts", files={"file": ("b.csv", sheet)}, data={"skip_bad_rows": "true"}
     ).json()
+    channel = c.post(
+        "/api/v1/channels",
+        json={
+            "kind": "douyin",
+            "name": f"{MARK}渠道",
+            "costs": [{"period_start": "2026-11-01", "period_end": "2026-11-30", "amount": "300"}],
+        },
+    ).json()
+    code = c.post(
+        "/api/v1/channel-codes",
+        json={
+            "channel_id": channel["id"],
+            "name": f"{MARK}活码",
+            "pool": [{"staff_id": staff_id, "daily_cap": 5}],
+            "tag_ids": [tag["id"]],
+            "welcome_text": f"{MARK}欢迎",
+        },
+    ).json()
+    with db.transaction() as session:
+        record_add(session, b.workspace_id, code["id"], {"phone": "13700137000"}, occurred_at=utcnow())
     return {
+        "channel_id": channel["id"],
+        "code_id": code["id"],
         "contact_id": contact["id"],
         "other_contact_id": other["id"],
         "group_id": group["id"],
@@ -100,6 +124,15 @@ def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
         ("PATCH", "/api/v1/tag-groups/{group_id}"): {"name": "hijacked"},
         ("POST", "/api/v1/tags"): {"group_id": b["group_id"], "name": "x"},
         ("PATCH", "/api/v1/tags/{tag_id}"): {"name": "hijacked"},
+        ("POST", "/api/v1/channels"): {"kind": "custom", "name": "A渠道"},
+        ("PATCH", "/api/v1/channels/{channel_id}"): {"name": "hijacked", "costs": []},
+        ("POST", "/api/v1/channel-codes"): {
+            "channel_id": b["channel_id"],
+            "name": "hijack",
+            "pool": [{"staff_id": b["staff_id"]}],
+            "tag_ids": [b["tag_id"]],
+        },
+        ("PATCH", "/api/v1/channel-codes/{code_id}"): {"name": "hijacked", "pool": [{"staff_id": b["staff_id"]}]},
         ("POST", "/api/v1/events"): {
             "events": [
                 {
@@ -128,6 +161,7 @@ REFERENCES_B = {
     ("POST", "/api/v1/contacts/bulk/tags"),
     ("POST", "/api/v1/tags"),
     ("POST", "/api/v1/events"),
+    ("POST", "/api/v1/channel-codes"),
 }
 
 

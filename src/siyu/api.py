@@ -7,6 +7,8 @@ from fastapi import APIRouter, Depends
 
 from siyu.auth import endpoints as auth
 from siyu.auth.dependencies import authenticated
+from siyu.channels import endpoints as channels
+from siyu.channels import links as channel_links
 from siyu.contacts import endpoints as contacts
 from siyu.events import endpoints as events
 from siyu.exports import endpoints as exports
@@ -28,7 +30,13 @@ private.include_router(imports.router)
 private.include_router(tags.router)
 private.include_router(events.router)
 private.include_router(jobs.router)
+private.include_router(channels.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)
 api_router.include_router(private)
+
+# Public pages outside /api/v1, on purpose: the link page of each channel code (/c/{slug}), which
+# people scanning a QR code open without any credential. create_app() mounts it.
+public_pages = APIRouter()
+public_pages.include_router(channel_links.router)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import __version__
-from siyu.api import api_router
+from siyu.api import api_router, public_pages
 from siyu.config import Settings, get_settings
 from siyu.console.errors import console_error, is_console
 from siyu.console.render import STATIC
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(public_pages)
     app.include_router(console_router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 

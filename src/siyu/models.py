@@ -1,6 +1,16 @@
 """Imports every domain's models so that Base.metadata is complete (Alembic, tests)."""
 
 from siyu.auth.models import ApiKey, StaffSession
+from siyu.channels.models import (
+    Channel,
+    ChannelCode,
+    ChannelCodeDay,
+    ChannelCodeStaff,
+    ChannelCodeStaffDay,
+    ChannelCodeTag,
+    ChannelCost,
+    ChannelTouch,
+)
 from siyu.contacts.models import AttributeDefinition, Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.db import Base
 from siyu.events.models import Event
@@ -14,6 +24,14 @@ __all__ = [
     "ApiKey",
     "AttributeDefinition",
     "Base",
+    "Channel",
+    "ChannelCode",
+    "ChannelCodeDay",
+    "ChannelCodeStaff",
+    "ChannelCodeStaffDay",
+    "ChannelCodeTag",
+    "ChannelCost",
+    "ChannelTouch",
     "Contact",
     "ContactImport",
     "ContactMerge",

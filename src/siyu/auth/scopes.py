@@ -24,6 +24,8 @@ class Scope(enum.StrEnum):
     staff_write = "staff:write"
     apikeys_write = "apikeys:write"
     jobs_read = "jobs:read"
+    channels_read = "channels:read"
+    channels_write = "channels:write"
 
 
 ALL_SCOPES = frozenset(Scope)
@@ -39,6 +41,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.events_read,
             Scope.attributes_read,
             Scope.staff_read,
+            # a consultant hands out the channel codes they stand behind (QR, link, their numbers)
+            Scope.channels_read,
         }
     ),
 }

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from siyu.contacts.models import Contact, ContactMerge, Identity, Note
+from siyu.channels.models import ChannelTouch
+from siyu.contacts.models import Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.events.models import Event
 from siyu.events.repository import record_system_event
 from siyu.kit.time import utcnow
@@ -62,6 +63,10 @@ def merge_contacts(
     move(Event, "events")
     move(Note, "notes")
     move(TagChange, "tag_changes")
+    move(OwnerChange, "owner_changes")
+    move(ChannelTouch, "channel_touches")
+    if moved["channel_touches"]:
+        _keep_one_first_touch(session, survivor.id)
     moved["tags"] = _move_tags(session, survivor, merged, actor_staff_id, actor_api_key_id)
 
     for name in PROFILE_FIELDS:
@@ -96,6 +101,22 @@ def merge_contacts(
         properties={"merged_contact_id": merged.id, "reason": reason},
     )
     return record
+
+
+def _keep_one_first_touch(session: Session, contact_id: int) -> None:
+    """Two profiles each had a first touch; one person has one: the earliest stays first."""
+    earliest = session.scalar(
+        select(ChannelTouch.id)
+        .where(ChannelTouch.contact_id == contact_id)
+        .order_by(ChannelTouch.at, ChannelTouch.id)
+        .limit(1)
+    )
+    session.execute(
+        update(ChannelTouch)
+        .where(ChannelTouch.contact_id == contact_id)
+        .values(first=ChannelTouch.id == earliest)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _move_tags(

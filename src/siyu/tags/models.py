@@ -61,6 +61,7 @@ class TagSource(enum.StrEnum):
     import_ = "import"  # a spreadsheet import
     merge = "merge"  # moved from a merged profile
     exclusive = "exclusive"  # removed because another tag of an exclusive group was added
+    channel = "channel"  # put on by the channel code (渠道活码) the contact came through
 
 
 class TagChange(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
