@@ -49,3 +49,12 @@ def test_unknown_email_and_deactivated_staff(tenant, anonymous) -> None:
     assert _sign_in(anonymous, "nobody@brand.cn", PASSWORD).status_code == 401
     tenant.client.patch(f"/api/v1/staff/{staff_id}", json={"is_active": False})
     assert _sign_in(anonymous, "gone@brand.cn", PASSWORD).status_code == 401
+
+
+def test_staff_carry_their_wecom_userid(tenant) -> None:
+    created = tenant.client.post(
+        "/api/v1/staff", json={"email": "w@brand.cn", "name": "企微", "role": "consultant", "wecom_userid": "ZhangSan"}
+    ).json()
+    assert created["wecom_userid"] == "ZhangSan"
+    changed = tenant.client.patch(f"/api/v1/staff/{created['id']}", json={"wecom_userid": "LiSi"}).json()
+    assert changed["wecom_userid"] == "LiSi"

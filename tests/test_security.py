@@ -85,6 +85,8 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     ).json()
     with db.transaction() as session:
         record_add(session, b.workspace_id, code["id"], {"phone": "13700137000"}, occurred_at=utcnow())
+    wecom = c.put("/api/v1/wecom/config", json={**WECOM_CONFIG, "corp_id": f"{MARK}corp"})
+    assert wecom.status_code == 200, wecom.text
     return {
         "channel_id": channel["id"],
         "code_id": code["id"],
@@ -99,6 +101,9 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "identity_type": "phone",
         "value": "+8613600136000",
     }
+
+
+WECOM_CONFIG = {"corp_id": "wwA", "secret": "a-secret-value", "token": "tok", "encoding_aes_key": "a" * 43}
 
 
 def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
@@ -133,6 +138,7 @@ def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
             "tag_ids": [b["tag_id"]],
         },
         ("PATCH", "/api/v1/channel-codes/{code_id}"): {"name": "hijacked", "pool": [{"staff_id": b["staff_id"]}]},
+        ("PUT", "/api/v1/wecom/config"): WECOM_CONFIG,
         ("POST", "/api/v1/events"): {
             "events": [
                 {

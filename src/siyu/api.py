@@ -16,6 +16,7 @@ from siyu.imports import endpoints as imports
 from siyu.jobs import endpoints as jobs
 from siyu.staff import endpoints as staff
 from siyu.tags import endpoints as tags
+from siyu.wecom import endpoints as wecom
 
 public = APIRouter()
 public.include_router(auth.public_router)
@@ -31,6 +32,7 @@ private.include_router(tags.router)
 private.include_router(events.router)
 private.include_router(jobs.router)
 private.include_router(channels.router)
+private.include_router(wecom.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)
@@ -40,3 +42,5 @@ api_router.include_router(private)
 # people scanning a QR code open without any credential. create_app() mounts it.
 public_pages = APIRouter()
 public_pages.include_router(channel_links.router)
+# WeCom callbacks (/callbacks/wecom/{workspace_id}): no credential, the msg_signature authenticates them.
+public_pages.include_router(wecom.callbacks_router)

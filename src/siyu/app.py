@@ -24,6 +24,7 @@ from siyu.console.router import console_router
 from siyu.db import Database, create_db_engine
 from siyu.errors import Conflict, SiyuError
 from siyu.jobs.worker import load_job_modules
+from siyu.wecom.service import use_settings as use_wecom_settings
 
 log = logging.getLogger("siyu")
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     # Handlers must be registered here too: the API enqueues jobs by name in its own transactions.
     load_job_modules(settings)
+    use_wecom_settings(settings)  # what the WeCom jobs run in this process use (base URL, secret key)
     app.state.database = database
     app.state.settings = settings
     install_error_handlers(app)

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     sign_in_lock_minutes: int = Field(
         default=15, ge=1, description="How long an account stays locked after too many wrong passwords."
     )
+    wecom_base_url: str = Field(
+        default="https://qyapi.weixin.qq.com",
+        description="Base URL of the WeCom server API. Tests and the demo point it at the local fake WeCom server.",
+    )
     default_phone_region: str = Field(
         default="CN", description="Region assumed for phone numbers written without a country code."
     )

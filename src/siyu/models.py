@@ -18,6 +18,7 @@ from siyu.imports.models import ContactImport
 from siyu.jobs.models import CronTick, Job
 from siyu.staff.models import Staff
 from siyu.tags.models import ContactTag, Tag, TagChange, TagGroup
+from siyu.wecom.models import WeComCallbackLog, WeComSettings
 from siyu.workspaces.models import Workspace
 
 __all__ = [
@@ -47,5 +48,7 @@ __all__ = [
     "Tag",
     "TagChange",
     "TagGroup",
+    "WeComCallbackLog",
+    "WeComSettings",
     "Workspace",
 ]

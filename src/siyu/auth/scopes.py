@@ -26,13 +26,14 @@ class Scope(enum.StrEnum):
     jobs_read = "jobs:read"
     channels_read = "channels:read"
     channels_write = "channels:write"
+    wecom_write = "wecom:write"
 
 
 ALL_SCOPES = frozenset(Scope)
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.admin: ALL_SCOPES,
-    Role.operator: ALL_SCOPES - {Scope.staff_write, Scope.apikeys_write},
+    Role.operator: ALL_SCOPES - {Scope.staff_write, Scope.apikeys_write, Scope.wecom_write},
     Role.consultant: frozenset(
         {
             Scope.contacts_read,
@@ -48,7 +49,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
 }
 
 # What a new API key may do unless told otherwise: everything an integrator needs, not admin work.
-DEFAULT_API_KEY_SCOPES = frozenset(ALL_SCOPES - {Scope.staff_write, Scope.apikeys_write})
+DEFAULT_API_KEY_SCOPES = frozenset(ALL_SCOPES - {Scope.staff_write, Scope.apikeys_write, Scope.wecom_write})
 
 
 def parse_scopes(values: list[str]) -> frozenset[Scope]:

@@ -90,7 +90,10 @@ class ChannelCost(IdMixin, WorkspaceScoped, Base):
 
 class ChannelCode(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     __tablename__ = "channel_code"
-    __table_args__ = (Index("ix_channel_code_workspace_id_channel_id", "workspace_id", "channel_id"),)
+    __table_args__ = (
+        Index("ix_channel_code_workspace_id_channel_id", "workspace_id", "channel_id"),
+        Index("ix_channel_code_workspace_id_wecom_state", "workspace_id", "wecom_state", unique=True),
+    )
 
     channel_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -109,6 +112,11 @@ class ChannelCode(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     welcome_link_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     # Round robin: the pool position to try first next time.
     rr_next: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # WeCom 「联系我」: the state (≤ 30 chars) that comes back in add_external_contact callbacks, and the
+    # contact way WeCom made for this code (siyu.wecom.tasks keeps it in step with the code).
+    wecom_state: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    wecom_config_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wecom_qr_code: Mapped[str | None] = mapped_column(String(1000), nullable=True)
 
 
 class ChannelCodeStaff(WorkspaceScoped, Base):

@@ -337,6 +337,7 @@ def create_code(session: Session, workspace_id: int, data: CodeCreate) -> Channe
     _set_pool(session, code, data.pool)
     _set_tags(session, code, data.tag_ids)
     session.flush()
+    _wecom_changed(session, code)
     return code
 
 
@@ -363,6 +364,7 @@ def update_code(session: Session, workspace_id: int, code_id: int, data: CodeUpd
     if data.tag_ids is not None:
         _set_tags(session, code, data.tag_ids)
     session.flush()
+    _wecom_changed(session, code)
     return code
 
 
@@ -370,7 +372,16 @@ def set_status(session: Session, workspace_id: int, code_id: int, status: CodeSt
     code = get_code(session, workspace_id, code_id, for_update=True)
     code.status = status
     session.flush()
+    _wecom_changed(session, code)
     return code
+
+
+def _wecom_changed(session: Session, code: ChannelCode) -> None:
+    """Give the code its WeCom state and, if the workspace uses WeCom, sync its 「联系我」 contact way (a job)."""
+    from siyu.wecom.service import code_changed  # late: siyu.wecom imports the channels package
+
+    code_changed(session, code)
+    session.flush()
 
 
 def list_codes(session: Session, workspace_id: int, channel_id: int | None) -> list[ChannelCode]:

@@ -33,7 +33,8 @@ MAX_WORKER_ID = 90  # job.locked_by is String(100); thread suffixes need the res
 
 def load_job_modules(settings: Settings) -> list[str]:
     """Import the built-in jobs and every module in settings.job_modules, which register handlers."""
-    names = ["siyu.jobs.builtin", *(m.strip() for m in settings.job_modules.split(",") if m.strip())]
+    extra = (m.strip() for m in settings.job_modules.split(",") if m.strip())
+    names = ["siyu.jobs.builtin", "siyu.wecom.tasks", *extra]
     for name in names:
         importlib.import_module(name)
     return names

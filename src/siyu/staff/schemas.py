@@ -14,6 +14,9 @@ class StaffCreate(Schema):
     role: Role
     password: str | None = Field(default=None, min_length=8, max_length=200)
     lead_id: int | None = None
+    wecom_userid: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the staff member's WeCom UserID (企业微信账号)"
+    )
 
 
 class StaffUpdate(Schema):
@@ -22,6 +25,7 @@ class StaffUpdate(Schema):
     is_active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=200)
     lead_id: int | None = None
+    wecom_userid: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class StaffRead(ReadSchema):
@@ -31,4 +35,5 @@ class StaffRead(ReadSchema):
     role: Role
     is_active: bool
     lead_id: int | None
+    wecom_userid: str | None
     created_at: dt.datetime

@@ -24,6 +24,7 @@ def add_staff(session: Session, workspace_id: int, data: StaffCreate) -> Staff:
         role=data.role,
         password_hash=hash_password(data.password) if data.password else None,
         lead_id=data.lead_id,
+        wecom_userid=data.wecom_userid,
     )
     session.add(staff)
     try:
