@@ -3,6 +3,7 @@ on the test database. Never `playwright install`: `make test` installs the syste
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -145,13 +146,15 @@ def seeded(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return {"workspace_id": workspace.id, "contact_id": target.id, "tag_id": tag.id}
 
 
-def _sign_in(page, server: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in(page, server: str, then: str | None = "/console/contacts") -> None:  # type: ignore[no-untyped-def]
     page.goto(server + "/")
     assert "/console/sign-in" in page.url
     page.fill("input[name=email]", "op@brand.cn")
     page.fill("input[name=password]", PASSWORD)
     page.click("button.primary")
-    page.wait_for_url("**/console/contacts")
+    page.wait_for_url("**/console")  # the home: the overview
+    if then:
+        page.goto(server + then)
 
 
 def test_sign_in_find_tag_and_note_a_contact(browser, server, seeded) -> None:  # type: ignore[no-untyped-def]
@@ -262,4 +265,51 @@ def test_import_a_sheet_refused_then_skipping_the_bad_row(browser, server, seede
     page.wait_for_url(re.compile(r".*/console/contacts/\d+$"))
     assert page.locator("#tags .chip", has_text="考研").count() == 1  # the seeded tag of the group 兴趣
     assert page.locator("#tags .chip", has_text="新客户").count() == 1  # created by the import
+    context.close()
+
+
+@pytest.fixture
+def channel_code(db, seeded) -> int:  # type: ignore[no-untyped-def]
+    """A channel with a code of two staff members, and adds over the last days."""
+    from siyu.channels.attribution import record_add
+    from siyu.channels.schemas import ChannelCreate, CodeCreate, PoolEntryIn
+    from siyu.channels.service import create_channel, create_code
+    from siyu.kit.time import utcnow
+
+    workspace_id = seeded["workspace_id"]
+    with db.transaction() as session:
+        staff = [
+            add_staff(session, workspace_id, StaffCreate(email=f"s{n}@brand.cn", name=name, role=Role.consultant)).id
+            for n, name in enumerate(["小王", "小张"])
+        ]
+        douyin = create_channel(session, workspace_id, ChannelCreate(kind="douyin", name="抖音直播"))
+        redbook = create_channel(session, workspace_id, ChannelCreate(kind="xiaohongshu", name="小红书笔记"))
+        pool = [PoolEntryIn(staff_id=s) for s in staff]
+        code = create_code(session, workspace_id, CodeCreate(channel_id=douyin.id, name="直播福利码", pool=pool))
+        other = create_code(session, workspace_id, CodeCreate(channel_id=redbook.id, name="笔记码", pool=pool))
+        now = utcnow()
+        for n in range(12):
+            at = now - dt.timedelta(days=n % 6, hours=n)
+            record_add(session, workspace_id, code if n % 3 else other, {"phone": f"1370000{n:04d}"}, occurred_at=at)
+        session.commit()
+        return code.id
+
+
+def test_overview_and_code_page_draw_their_charts(browser, server, channel_code) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    _sign_in(page, server, then=None)
+    assert page.locator("nav a[href='/console']").inner_text() == "概览"
+    page.locator("#chart-acquired canvas").wait_for()  # ECharts drew the stacked bars
+    assert page.locator("[data-figure=adds]").inner_text() == "12"
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "console-overview.png"), full_page=True)
+    page.click(f"#per-code a[href='/console/channel-codes/{channel_code}']")
+    page.wait_for_url(f"**/console/channel-codes/{channel_code}")
+    page.locator("#chart-code canvas").wait_for()
+    assert page.locator("#qr").evaluate("img => img.complete && img.naturalWidth > 0")  # the API took the cookie
+    assert "/c/" in page.locator("#public-link").inner_text()
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "console-channel-code.png"), full_page=True)
     context.close()

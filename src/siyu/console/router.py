@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+import siyu.channels.console as channels_console
 import siyu.contacts.console as contacts_console
 import siyu.imports.console as imports_console
 import siyu.tags.console as tags_console
 from siyu.auth import service as auth_service
 from siyu.auth.dependencies import SESSION_COOKIE, get_database
 from siyu.console.csrf import verify_csrf
+from siyu.console.dashboard import dashboard_page
 from siyu.console.i18n import LANG_COOKIE, LANGUAGES
 from siyu.console.render import gettext_for, redirect, render, safe_next
 from siyu.console.security import CurrentUser
@@ -35,8 +37,9 @@ console_router = APIRouter(prefix="/console", include_in_schema=False, dependenc
 
 @console_router.get("")
 @console_router.get("/")
-def home(user: CurrentUser) -> RedirectResponse:
-    return RedirectResponse("/console/contacts", status_code=303)
+def home(request: Request, user: CurrentUser) -> Response:
+    """The overview (dashboard) of a date range; contacts are one click away in the navigation."""
+    return dashboard_page(request, user)
 
 
 @console_router.get("/sign-in")
@@ -117,3 +120,4 @@ def switch_language(request: Request, form: Form) -> Response:
 console_router.include_router(contacts_console.router)
 console_router.include_router(tags_console.router)
 console_router.include_router(imports_console.router)
+console_router.include_router(channels_console.router)

@@ -22,6 +22,24 @@
         });
         window.addEventListener("resize", function () { chart.resize(); });
       });
+      // {"x": [...], "series": [{"name", "values"}], "type": "bar"|"line", "stack": bool}
+      root.querySelectorAll("[data-chart=series]").forEach(function (el) {
+        var data = JSON.parse(el.dataset.series || '{"x":[],"series":[]}');
+        var chart = window.echarts.init(el);
+        chart.setOption({
+          grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+          animation: false,
+          legend: { type: "scroll", top: 0 },
+          tooltip: { trigger: "axis" },
+          xAxis: { type: "category", data: data.x },
+          yAxis: { type: "value", minInterval: 1 },
+          series: data.series.map(function (s) {
+            return { name: s.name, type: data.type, stack: data.stack ? "total" : undefined, data: s.values,
+                     smooth: data.type === "line" };
+          }),
+        });
+        window.addEventListener("resize", function () { chart.resize(); });
+      });
     }
   }
   document.addEventListener("DOMContentLoaded", function () { init(document); });

@@ -1,0 +1,1 @@
+"""Read-only numbers across domains for the console's overview (dashboard) and list pages."""
