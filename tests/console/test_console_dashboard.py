@@ -98,7 +98,29 @@ def test_the_home_is_the_overview_and_its_figures_match_the_services(db, tenant,
         assert re.search(rf'data-staff="{staff_id}"><td>[^<]+</td><td class="num" data-adds>{adds}<', page.text)
     assert re.search(r'data-source="link">.*?data-adds>6<', page.text)
     assert re.search(r'data-source="wecom">.*?data-adds>0<', page.text)
-    assert 'id="welcome-note"' in page.text
+    assert re.search(r'data-welcome="sent">.*?data-count>0<', page.text, re.S)
+
+
+def test_welcomes_sent_through_wecom_are_counted(db, tenant, console_staff) -> None:  # type: ignore[no-untyped-def]
+    from siyu.wecom.models import WeComCallbackLog
+
+    op = console_staff()
+    now = dt.datetime.now(dt.UTC)
+    with db.transaction() as session:
+        for n, welcome in enumerate(["sent", "sent", "already_sent", "expired", "failed", None]):
+            session.add(
+                WeComCallbackLog(
+                    workspace_id=tenant.workspace_id,
+                    callback_key=f"k{n}",
+                    received_at=now - dt.timedelta(hours=1),
+                    kind="change_external_contact/add_external_contact",
+                    outcome="processed",
+                    welcome=welcome,
+                )
+            )
+    page = op.client.get("/console").text
+    counts = dict(re.findall(r'data-welcome="(\w+)">.*?data-count>(\d+)<', page, re.S))
+    assert counts == {"sent": "3", "expired": "1", "failed": "1"}
 
 
 def test_the_date_range_filter(db, tenant, console_staff) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ from siyu.channels.models import (
 from siyu.channels.service import local_day_bounds, prorated_cost
 from siyu.contacts.models import Contact
 from siyu.staff.models import Staff
+from siyu.wecom.models import WeComCallbackLog
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Overview:
     per_code: list[CodeRow] = field(default_factory=list)
     per_staff: list[StaffRow] = field(default_factory=list)
     per_source: dict[str, int] = field(default_factory=dict)
+    # WeCom welcome messages by outcome (sent, already_sent, expired, failed, skipped)
+    welcomes: dict[str, int] = field(default_factory=dict)
 
     @property
     def acquired_total(self) -> int:
@@ -261,4 +264,16 @@ def overview(
             .group_by(ChannelTouch.source)
         )
         result.per_source = {str(getattr(source, "value", source)): int(count) for source, count in source_rows}
+    # Welcome messages through WeCom, by outcome: ix_wecom_callback_workspace_id_received_at, the range only.
+    welcome_rows = session.execute(
+        select(WeComCallbackLog.welcome, func.count())
+        .where(
+            WeComCallbackLog.workspace_id == workspace_id,
+            WeComCallbackLog.received_at >= start,
+            WeComCallbackLog.received_at < end,
+            WeComCallbackLog.welcome.is_not(None),
+        )
+        .group_by(WeComCallbackLog.welcome)
+    )
+    result.welcomes = {str(outcome): int(count) for outcome, count in welcome_rows}
     return result
