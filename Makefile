@@ -1,4 +1,4 @@
-# The two commands: `make run` serves siyu on the embedded database; `make test` runs the whole suite.
+# The two commands: `make run` serves siyu on the embedded database (with a demo workspace); `make test` runs the whole suite.
 # Both work on a fresh clone of a bare machine: they create .venv and install what they need.
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ DEPS := $(VENV)/.deps-installed
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test chromium install lint typecheck test-sqlite test-postgres bench migrate worker clean
+.PHONY: run run-empty test chromium install lint typecheck test-sqlite test-postgres bench migrate worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ $(DEPS): pyproject.toml | $(BIN)/python
 
 install: $(DEPS)
 
+# `make run` builds the demo workspace once (see docs/en/demo.md); `make run-empty` or SIYU_DEMO=0 skips it.
+SIYU_DEMO ?= 1
+
 run: install
+	$(BIN)/siyu migrate
+	@if [ "$(SIYU_DEMO)" != "0" ]; then $(BIN)/siyu demo --if-missing; fi
+	$(BIN)/siyu serve
+
+run-empty: install
 	$(BIN)/siyu migrate
 	$(BIN)/siyu serve
 

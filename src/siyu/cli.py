@@ -300,5 +300,118 @@ def import_contacts_command(
         console.print(f"{record.errors} bad rows skipped; they are listed with their reasons in {errors}")
 
 
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(min=1, help="people to simulate; above 20,000 they arrive in bulk")] = 2000,
+    weeks: Annotated[int, typer.Option(min=1, max=52, help="weeks of life to simulate, ending now")] = 6,
+    seed: Annotated[int, typer.Option(help="the same seed builds the same workspace")] = 4,
+    workspace_name: Annotated[str, typer.Option(help="the demo workspace's name")] = "siyu 演示 Demo",
+    admin_email: Annotated[str, typer.Option(help="the admin who signs in to the console")] = "demo@siyu.local",
+    admin_password: Annotated[
+        str | None, typer.Option(help="the admin's password, printed at the end (default siyu-demo-2026)")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option(help="delete the demo workspace of that name first, then build it again")
+    ] = False,
+    if_missing: Annotated[bool, typer.Option(help="do nothing (exit 0) when the demo workspace exists")] = False,
+    bulk: Annotated[
+        bool | None, typer.Option("--bulk/--no-bulk", help="force or forbid bulk arrivals (default: by size)")
+    ] = None,
+) -> None:
+    """Build a living demo workspace: staff, channels, codes, and weeks of simulated customers."""
+
+    from pydantic import ValidationError
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    import siyu.models  # noqa: F401 - every table, for the foreign keys of the rows written
+    from siyu.db import Database, create_db_engine
+    from siyu.demo.build import (
+        DEFAULT_PASSWORD,
+        DemoOptions,
+        build_demo,
+        building_name,
+        delete_workspace,
+        find_demo,
+    )
+    from siyu.staff.schemas import StaffCreate
+
+    admin_password = admin_password or DEFAULT_PASSWORD
+    try:
+        StaffCreate(email=admin_email, name="admin", role="admin", password=admin_password)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"[red]error:[/red] {'.'.join(str(p) for p in e['loc'])}: {e['msg']}")
+        raise typer.Exit(1) from None
+    settings = get_settings()
+    database = Database(create_db_engine(settings.database_url, settings))
+    try:
+        with database.transaction() as session:
+            interrupted = find_demo(session, building_name(workspace_name))
+            if interrupted is not None:
+                err.print(f"deleting workspace {interrupted.id} ({interrupted.name}), left by an interrupted build …")
+                delete_workspace(session, interrupted.id)
+            existing = find_demo(session, workspace_name)
+            if existing is not None:
+                if if_missing:
+                    console.print(f"demo workspace {existing.id} ({existing.name}) exists; nothing to do")
+                    return
+                if not reset:
+                    err.print(
+                        f"[red]error:[/red] the demo workspace {existing.name!r} exists already (id {existing.id}); "
+                        "run `siyu demo --reset` to delete it and build it again"
+                    )
+                    raise typer.Exit(1)
+                err.print(f"deleting demo workspace {existing.id} ({existing.name}) …")
+                delete_workspace(session, existing.id)
+        options = DemoOptions(
+            contacts=contacts,
+            weeks=weeks,
+            seed=seed,
+            workspace_name=workspace_name,
+            admin_email=admin_email,
+            admin_password=admin_password,
+            bulk=bulk,
+        )
+        columns = (
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(stage: str, done: int, total: int | None) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done, total=total)
+
+            try:
+                result = build_demo(database, options, progress=report)
+            except SiyuError as exc:
+                err.print(f"[red]error:[/red] {exc.message}")
+                raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    table = Table("event type", "count")
+    for name, count in result.events.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    mode = "bulk" if result.bulk else "one by one through record_add"
+    console.print(
+        f"demo workspace {result.workspace_id} built: {result.contacts:,} contacts ({mode}), "
+        f"{sum(result.events.values()):,} events in {result.seconds['total']:.1f}s"
+    )
+    console.print(f"sign in to the console at /console as {result.admin_email} with password {result.admin_password}")
+
+
 if __name__ == "__main__":
     app()
