@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.channels.models import (
@@ -43,7 +42,7 @@ from siyu.channels.schemas import (
     StaffCount,
 )
 from siyu.errors import Conflict, NotFound, ValidationFailed, validation_error
-from siyu.kit.repository import get_in_workspace
+from siyu.kit.repository import flush_unique, get_in_workspace
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
 from siyu.tags.models import Tag, TagGroup
@@ -95,14 +94,6 @@ def bump(session: Session, model: Any, keys: dict[str, Any], **increments: int) 
     session.execute(statement)
 
 
-def _flush_unique(session: Session, message: str) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(message) from None
-
-
 # --- channels --------------------------------------------------------------------------------------
 
 
@@ -127,7 +118,7 @@ def _set_costs(session: Session, channel: Channel, costs: Sequence[CostIn]) -> N
 def create_channel(session: Session, workspace_id: int, data: ChannelCreate) -> Channel:
     channel = Channel(workspace_id=workspace_id, kind=data.kind, name=data.name)
     session.add(channel)
-    _flush_unique(session, f"a channel named {data.name!r} already exists")
+    flush_unique(session, f"a channel named {data.name!r} already exists")
     _set_costs(session, channel, data.costs)
     session.flush()
     return channel
@@ -139,7 +130,7 @@ def update_channel(session: Session, workspace_id: int, channel_id: int, data: C
         channel.kind = data.kind
     if data.name is not None:
         channel.name = data.name
-    _flush_unique(session, f"a channel named {data.name!r} already exists")
+    flush_unique(session, f"a channel named {data.name!r} already exists")
     if data.costs is not None:
         _set_costs(session, channel, data.costs)
     session.flush()

@@ -10,7 +10,7 @@ from siyu.auth.scopes import Scope
 from siyu.config import get_settings
 from siyu.contacts import attributes as attrs
 from siyu.contacts import filters, repository, service
-from siyu.contacts.filters import parse_filter
+from siyu.contacts.filters import parse_filter, query_filter_params
 from siyu.contacts.schemas import (
     AttributeDefinitionCreate,
     AttributeDefinitionRead,
@@ -33,7 +33,7 @@ router = APIRouter(tags=["contacts"])
 
 ReadContacts = Annotated[Principal, Depends(Authorize(Scope.contacts_read))]
 WriteContacts = Annotated[Principal, Depends(Authorize(Scope.contacts_write))]
-PAGING = {"cursor", "limit", "sort"}
+PAGING = frozenset({"cursor", "limit", "sort"})
 
 
 def _region() -> str:
@@ -61,12 +61,7 @@ def list_contacts(
     created_before: str | None = None,
 ) -> Page[ContactRead]:
     """Filters combine with AND. Custom and standard attributes filter as `attr.<name>=value`."""
-    params: dict[str, str | list[str]] = {}
-    for key in request.query_params:
-        if key not in PAGING:
-            values = request.query_params.getlist(key)
-            params[key] = values if key == "tag" else values[-1]
-    flt = parse_filter(params, region=_region())
+    flt = parse_filter(query_filter_params(request.query_params, skip=PAGING), region=_region())
     before_id = int(decode_cursor(cursor, 1)[0]) if cursor else None
     defs = attrs.definitions(session, principal.workspace_id)
     rows = repository.list_page(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from siyu.auth.principal import Principal
 from siyu.contacts import attributes as attrs
@@ -110,3 +111,14 @@ def selection_query(
     prepare_search(session, principal.workspace_id, flt)
     defs = attrs.definitions(session, principal.workspace_id)
     return filtered(select(Contact.id), principal.workspace_id, flt, principal.owned_contacts_only, defs)
+
+
+def query_filter_params(query: QueryParams, *, skip: frozenset[str]) -> dict[str, str | list[str]]:
+    """The filters of a query string, as parse_filter() takes them: `tag` may repeat, the rest once
+    (the last one given wins). Parameters in `skip` (paging, format) are not filters."""
+    params: dict[str, str | list[str]] = {}
+    for key in query:
+        if key not in skip:
+            values = query.getlist(key)
+            params[key] = values if key == "tag" else values[-1]
+    return params

@@ -23,30 +23,10 @@ from siyu.events.models import Event
 from siyu.events.schemas import EventRead, IngestResult
 from siyu.events.validation import PreparedEvent, parse_batch, prepare
 from siyu.kit.time import utcnow
+from siyu.kit.unionfind import UnionFind
 from siyu.workspaces.models import Workspace
 
 __all__ = ["ingest", "list_events", "parse_batch", "prepare", "store", "workspace_timezone"]
-
-
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[object, object] = {}
-
-    def find(self, x: object) -> object:
-        parent = self.parent
-        root = parent.setdefault(x, x)
-        if root == x:
-            return x
-        while (up := parent[root]) != root:
-            root = up
-        while x != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    def union(self, a: object, b: object) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[ra] = rb
 
 
 def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedEvent]) -> tuple[list[int], int, int]:
@@ -85,7 +65,7 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedE
     def anchor(item: PreparedEvent) -> object:
         return item.pairs[0] if item.pairs else ("#contact", live[item.contact_id])  # type: ignore[index]
 
-    uf = _UnionFind()
+    uf = UnionFind()
     for item in hard_items:
         nodes: list[object] = list(item.pairs)
         if item.contact_id is not None:

@@ -15,7 +15,7 @@ from siyu.auth.principal import Principal
 from siyu.auth.scopes import Scope
 from siyu.config import get_settings
 from siyu.contacts import attributes as attrs
-from siyu.contacts.filters import parse_filter
+from siyu.contacts.filters import parse_filter, query_filter_params
 from siyu.contacts.models import Contact
 from siyu.contacts.repository import filtered
 from siyu.errors import validation_error
@@ -50,11 +50,7 @@ def export_contacts(
     """Every contact the filters of GET /api/v1/contacts select (a consultant: their own), oldest first.
     Columns: id, name, one per identity type, the profile, one per custom attribute, tags (group:tag),
     owner (email), owner_name, created_at. Times are in the workspace's time zone."""
-    params: dict[str, str | list[str]] = {}
-    for key in request.query_params:
-        if key != "format":
-            values = request.query_params.getlist(key)
-            params[key] = values if key == "tag" else values[-1]
+    params = query_filter_params(request.query_params, skip=frozenset({"format"}))
     flt = parse_filter(params, region=get_settings().default_phone_region)
     # Build the query once here so that a bad attr.<name> filter answers 422 before any file is written.
     filtered(select(Contact.id), principal.workspace_id, flt, None, attrs.definitions(session, principal.workspace_id))

@@ -37,6 +37,7 @@ from siyu.imports.reader import Table, cell_text
 from siyu.imports.values import parse_date, parse_datetime, parse_gender, parse_number, text
 from siyu.kit.repository import get_in_workspace
 from siyu.kit.time import utcnow
+from siyu.kit.unionfind import UnionFind
 from siyu.staff.models import Staff
 from siyu.tags import service as tags_service
 from siyu.tags.models import Tag, TagGroup, TagSource
@@ -334,25 +335,6 @@ def _preview_row(row: Row, known: dict[tuple[str, str], int], ctx: Context) -> d
 # --- import ------------------------------------------------------------------------------------------
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[object, object] = {}
-
-    def find(self, x: object) -> object:
-        parent = self.parent
-        root = parent.setdefault(x, x)
-        while (up := parent[root]) != root:
-            root = up
-        while x != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    def union(self, a: object, b: object) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[ra] = rb
-
-
 def _people(
     session: Session, ctx: Context, rows: list[Row]
 ) -> tuple[list[Person], dict[tuple[str, str], int], dict[int, dict[str, Any]]]:
@@ -361,7 +343,7 @@ def _people(
     all_pairs = list(dict.fromkeys(p for r in rows for p in r.pairs))
     known = contacts_repo.contacts_by_identities(session, ws, all_pairs)
     profiles = repository.load_profiles(session, sorted(set(known.values())))
-    uf = _UnionFind()
+    uf = UnionFind()
     for index, row in enumerate(rows):
         node = ("#row", index)
         uf.find(node)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.db import Base
-from siyu.errors import NotFound
+from siyu.errors import Conflict, NotFound
 
 M = TypeVar("M", bound=Base)
 
@@ -18,3 +19,13 @@ def get_in_workspace(session: Session, model: type[M], workspace_id: int, object
     if row is None or getattr(row, "workspace_id", None) != workspace_id:
         raise NotFound(f"{label} {object_id} not found in this workspace")
     return row
+
+
+def flush_unique(session: Session, message: str) -> None:
+    """Flushes pending rows; a unique constraint they break becomes Conflict(message), and the caller's
+    transaction stays usable (the flush runs in a savepoint)."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(message) from None

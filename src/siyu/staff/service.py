@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.auth.tokens import hash_password
-from siyu.errors import Conflict, validation_error
-from siyu.kit.repository import get_in_workspace
+from siyu.errors import validation_error
+from siyu.kit.repository import flush_unique, get_in_workspace
 from siyu.staff.models import Staff
 from siyu.staff.schemas import StaffCreate, StaffUpdate
 from siyu.workspaces.service import get_workspace
@@ -27,11 +26,7 @@ def add_staff(session: Session, workspace_id: int, data: StaffCreate) -> Staff:
         wecom_userid=data.wecom_userid,
     )
     session.add(staff)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"staff with email {email} already exists in this workspace") from None
+    flush_unique(session, f"staff with email {email} already exists in this workspace")
     return staff
 
 

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.auth.principal import Principal
 from siyu.contacts.models import Contact
 from siyu.errors import Conflict, validation_error
-from siyu.kit.repository import get_in_workspace
+from siyu.kit.repository import flush_unique, get_in_workspace
 from siyu.kit.time import utcnow
 from siyu.tags.models import ContactTag, Tag, TagAction, TagChange, TagGroup, TagSource
 from siyu.tags.schemas import TagCreate, TagGroupCreate, TagGroupUpdate, TagUpdate
@@ -26,18 +25,10 @@ def get_tag(session: Session, workspace_id: int, tag_id: int) -> Tag:
     return get_in_workspace(session, Tag, workspace_id, tag_id, "tag")
 
 
-def _flush_unique(session: Session, message: str) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(message) from None
-
-
 def create_group(session: Session, workspace_id: int, data: TagGroupCreate) -> TagGroup:
     group = TagGroup(workspace_id=workspace_id, name=data.name, exclusive=data.exclusive)
     session.add(group)
-    _flush_unique(session, f"a tag group named {data.name!r} already exists")
+    flush_unique(session, f"a tag group named {data.name!r} already exists")
     return group
 
 
@@ -63,7 +54,7 @@ def update_group(session: Session, workspace_id: int, group_id: int, data: TagGr
         group.name = data.name
     if data.exclusive is not None:
         group.exclusive = data.exclusive
-    _flush_unique(session, f"a tag group named {data.name!r} already exists")
+    flush_unique(session, f"a tag group named {data.name!r} already exists")
     return group
 
 
@@ -71,7 +62,7 @@ def create_tag(session: Session, workspace_id: int, data: TagCreate) -> Tag:
     group = get_group(session, workspace_id, data.group_id)
     tag = Tag(workspace_id=workspace_id, group_id=group.id, name=data.name)
     session.add(tag)
-    _flush_unique(session, f"group {group.name!r} already has a tag named {data.name!r}")
+    flush_unique(session, f"group {group.name!r} already has a tag named {data.name!r}")
     return tag
 
 
@@ -79,7 +70,7 @@ def update_tag(session: Session, workspace_id: int, tag_id: int, data: TagUpdate
     tag = get_tag(session, workspace_id, tag_id)
     if data.name is not None:
         tag.name = data.name
-    _flush_unique(session, f"this group already has a tag named {data.name!r}")
+    flush_unique(session, f"this group already has a tag named {data.name!r}")
     return tag
 
 
