@@ -87,6 +87,13 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         record_add(session, b.workspace_id, code["id"], {"phone": "13700137000"}, occurred_at=utcnow())
     wecom = c.put("/api/v1/wecom/config", json={**WECOM_CONFIG, "corp_id": f"{MARK}corp"})
     assert wecom.status_code == 200, wecom.text
+    smart_tag = c.post(
+        "/api/v1/smart-tags",
+        json={"name": f"{MARK}智能标签", "tag_id": tag["id"], "kind": "keywords", "keywords": [f"{MARK}词", "多少钱"]},
+    ).json()
+    segment = c.post(
+        "/api/v1/segments", json={"name": f"{MARK}分群", "rule": {"tags": [tag["id"]], "match": "any"}}
+    ).json()
     return {
         "channel_id": channel["id"],
         "code_id": code["id"],
@@ -98,6 +105,8 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "key_id": key["id"],
         "job_id": job_id,
         "import_id": imported["id"],
+        "segment_id": segment["id"],
+        "smart_tag_id": smart_tag["id"],
         "identity_type": "phone",
         "value": "+8613600136000",
     }
@@ -139,6 +148,20 @@ def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
         },
         ("PATCH", "/api/v1/channel-codes/{code_id}"): {"name": "hijacked", "pool": [{"staff_id": b["staff_id"]}]},
         ("PUT", "/api/v1/wecom/config"): WECOM_CONFIG,
+        ("PUT", "/api/v1/scoring/settings"): {
+            "transaction_stages": [{"key": "s", "label": "S", "moved_by": [{"segment_id": b["segment_id"]}]}]
+        },
+        ("POST", "/api/v1/smart-tags"): {
+            "name": "A智能标签",
+            "tag_id": b["tag_id"],
+            "kind": "rule",
+            "rule": {"tags": [b["tag_id"]]},
+        },
+        ("PATCH", "/api/v1/smart-tags/{smart_tag_id}"): {"name": "hijacked", "enabled": False},
+        ("POST", "/api/v1/smart-tags/keywords/test"): {"text": "多少钱"},
+        ("POST", "/api/v1/segments"): {"name": "A分群", "rule": {"tags": [b["tag_id"]], "match": "any"}},
+        ("POST", "/api/v1/segments/preview"): {"rule": {"segment": b["segment_id"]}},
+        ("PATCH", "/api/v1/segments/{segment_id}"): {"name": "hijacked", "rule": {"identity": "phone"}},
         ("POST", "/api/v1/events"): {
             "events": [
                 {
@@ -168,6 +191,8 @@ REFERENCES_B = {
     ("POST", "/api/v1/tags"),
     ("POST", "/api/v1/events"),
     ("POST", "/api/v1/channel-codes"),
+    ("POST", "/api/v1/segments"),
+    ("POST", "/api/v1/segments/preview"),
 }
 
 

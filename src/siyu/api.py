@@ -14,6 +14,9 @@ from siyu.events import endpoints as events
 from siyu.exports import endpoints as exports
 from siyu.imports import endpoints as imports
 from siyu.jobs import endpoints as jobs
+from siyu.scoring import endpoints as scoring
+from siyu.segments import endpoints as segments
+from siyu.smarttags import endpoints as smart_tags
 from siyu.staff import endpoints as staff
 from siyu.tags import endpoints as tags
 from siyu.wecom import endpoints as wecom
@@ -33,6 +36,9 @@ private.include_router(events.router)
 private.include_router(jobs.router)
 private.include_router(channels.router)
 private.include_router(wecom.router)
+private.include_router(segments.router)
+private.include_router(scoring.router)
+private.include_router(smart_tags.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)

@@ -27,7 +27,11 @@ import_app = typer.Typer(help="Bring customer sheets (.xlsx, .csv) in.", no_args
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(staff_app, name="staff")
 app.add_typer(apikey_app, name="apikey")
+usermodel_app = typer.Typer(
+    help="The user model: computed properties, scores, smart tags, segments.", no_args_is_help=True
+)
 app.add_typer(import_app, name="import")
+app.add_typer(usermodel_app, name="usermodel")
 
 console = Console()
 err = Console(stderr=True)
@@ -121,6 +125,33 @@ def workspace_create(
     with unit_of_work() as session:
         workspace = create_workspace(session, name, timezone=timezone)
         console.print(f"workspace {workspace.id} created: {workspace.name}")
+
+
+@usermodel_app.command("run")
+def usermodel_run() -> None:
+    """Process every pending event and changed contact now (workers do this continuously)."""
+    from siyu.db import Database, create_db_engine
+    from siyu.usermodel.pipeline import catch_up
+
+    settings = get_settings()
+    database = Database(create_db_engine(settings.database_url, settings))
+    try:
+        done = catch_up(database)
+    finally:
+        database.dispose()
+    console.print(f"processed {done} events and changed contacts")
+
+
+@usermodel_app.command("rebuild")
+def usermodel_rebuild(workspace: Annotated[int, typer.Option(help="workspace id")]) -> None:
+    """Recompute computed properties from the raw events, then scores, smart tags and segments (repair)."""
+    from siyu.usermodel.pipeline import rebuild_workspace
+    from siyu.workspaces.service import get_workspace
+
+    with unit_of_work() as session:
+        get_workspace(session, workspace)
+        read = rebuild_workspace(session, workspace)
+    console.print(f"rebuilt workspace {workspace} from {read} events")
 
 
 @workspace_app.command("list")

@@ -11,11 +11,15 @@ from siyu.channels.models import (
     ChannelCost,
     ChannelTouch,
 )
+from siyu.computed.models import ContactDirty, ContactEventDay, ContactEventStat, StreamCursor
 from siyu.contacts.models import AttributeDefinition, Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.db import Base
 from siyu.events.models import Event
 from siyu.imports.models import ContactImport
 from siyu.jobs.models import CronTick, Job
+from siyu.scoring.models import ContactScore, ScoringSettings
+from siyu.segments.models import Segment, SegmentMember, SegmentSizeDay
+from siyu.smarttags.models import SmartTagRule
 from siyu.staff.models import Staff
 from siyu.tags.models import ContactTag, Tag, TagChange, TagGroup
 from siyu.wecom.models import WeComCallbackLog, WeComSettings
@@ -34,8 +38,12 @@ __all__ = [
     "ChannelCost",
     "ChannelTouch",
     "Contact",
+    "ContactDirty",
+    "ContactEventDay",
+    "ContactEventStat",
     "ContactImport",
     "ContactMerge",
+    "ContactScore",
     "ContactTag",
     "CronTick",
     "Event",
@@ -43,8 +51,14 @@ __all__ = [
     "Job",
     "Note",
     "OwnerChange",
+    "ScoringSettings",
+    "Segment",
+    "SegmentMember",
+    "SegmentSizeDay",
+    "SmartTagRule",
     "Staff",
     "StaffSession",
+    "StreamCursor",
     "Tag",
     "TagChange",
     "TagGroup",

@@ -129,10 +129,9 @@ def test_the_cleanup_cron_deletes_old_succeeded_jobs_and_ticks(db: Database, reg
 def test_the_worker_registers_the_cleanup_cron(db: Database, settings: Settings, clock) -> None:
     run_worker(db, once=True, settings=worker_settings(settings))
     with db.transaction(write=False) as s:
-        (tick,) = s.scalars(select(CronTick)).all()
-        job = s.get(Job, tick.job_id)
-    assert tick.name == "jobs.cleanup"
-    assert job is not None and job.status == JobStatus.succeeded
+        ticks = {tick.name: s.get(Job, tick.job_id) for tick in s.scalars(select(CronTick))}
+    assert {"jobs.cleanup", "usermodel.refresh"} <= ticks.keys()
+    assert all(job is not None and job.status == JobStatus.succeeded for job in ticks.values())
 
 
 # --------------------------------------------------------------------------- concurrency

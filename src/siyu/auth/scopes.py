@@ -27,6 +27,8 @@ class Scope(enum.StrEnum):
     channels_read = "channels:read"
     channels_write = "channels:write"
     wecom_write = "wecom:write"
+    segments_read = "segments:read"
+    segments_write = "segments:write"
 
 
 ALL_SCOPES = frozenset(Scope)
@@ -44,6 +46,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.staff_read,
             # a consultant hands out the channel codes they stand behind (QR, link, their numbers)
             Scope.channels_read,
+            # segments a consultant's contacts are in, and why, show on the contact page
+            Scope.segments_read,
         }
     ),
 }

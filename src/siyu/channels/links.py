@@ -178,7 +178,7 @@ def link_page(slug: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/c/{slug}", response_class=HTMLResponse)
-async def link_submit(slug: str, request: Request) -> HTMLResponse:  # noqa: PLR0911 - one answer per outcome
+async def link_submit(slug: str, request: Request) -> HTMLResponse:
     form = await request.form()
     raw_value = form.get("value")
     value = raw_value.strip() if isinstance(raw_value, str) else ""

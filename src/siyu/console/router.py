@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 import siyu.channels.console as channels_console
 import siyu.contacts.console as contacts_console
 import siyu.imports.console as imports_console
+import siyu.segments.console as segments_console
 import siyu.tags.console as tags_console
 from siyu.auth import service as auth_service
 from siyu.auth.dependencies import SESSION_COOKIE, get_database
@@ -121,3 +122,4 @@ console_router.include_router(contacts_console.router)
 console_router.include_router(tags_console.router)
 console_router.include_router(imports_console.router)
 console_router.include_router(channels_console.router)
+console_router.include_router(segments_console.router)

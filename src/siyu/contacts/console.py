@@ -25,6 +25,7 @@ from siyu.contacts.timeline import timeline
 from siyu.errors import SiyuError, ValidationFailed, validation_error
 from siyu.kit.schemas import decode_cursor, encode_cursor
 from siyu.kit.time import utcnow
+from siyu.segments.console import contact_panel
 from siyu.staff.models import Staff
 from siyu.staff.service import list_staff
 from siyu.tags import service as tags_service
@@ -301,6 +302,7 @@ def _contact_context(
         "errors": {},
         "values": {},
         "can_write": Scope.contacts_write in principal.scopes,
+        "user_model": contact_panel(session, request, principal, contact.id),
     }
 
 

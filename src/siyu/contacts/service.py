@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.auth.principal import Principal
+from siyu.computed.dirty import mark_dirty
 from siyu.contacts import attributes as attrs
 from siyu.contacts import repository
 from siyu.contacts.identities import IdentityError, normalize
@@ -120,6 +121,7 @@ def create_contact(session: Session, principal: Principal, data: ContactCreate, 
         Identity(workspace_id=principal.workspace_id, contact_id=contact.id, type=t, value=v) for t, v in pairs
     )
     session.flush()
+    mark_dirty(session, principal.workspace_id, [contact.id])
     return contact
 
 
@@ -154,6 +156,7 @@ def update_contact(session: Session, principal: Principal, contact_id: int, data
         contact.attributes = merged
     contact.updated_at = utcnow()
     session.flush()
+    mark_dirty(session, principal.workspace_id, [contact.id])
     return contact
 
 
@@ -174,6 +177,7 @@ def add_identity(session: Session, principal: Principal, contact_id: int, item: 
         session.flush()
     except IntegrityError:
         raise Conflict(f"identity {pair[0]}={pair[1]} was just taken by another contact") from None
+    mark_dirty(session, principal.workspace_id, [contact.id])
     return contact
 
 
@@ -194,6 +198,7 @@ def remove_identity(
         raise NotFound(f"contact {contact.id} has no identity {identity_type}={normalized}")
     session.delete(row)
     session.flush()
+    mark_dirty(session, principal.workspace_id, [contact.id])
 
 
 def find_by_identity(session: Session, principal: Principal, identity_type: str, value: str, *, region: str) -> Contact:
@@ -282,6 +287,7 @@ def change_owner(
             ),
         )
     )
+    mark_dirty(session, principal.workspace_id, select(moving.c.id))
     result = session.execute(
         update(Contact)
         .where(Contact.id.in_(select(moving.c.id)))

@@ -212,7 +212,7 @@ class PropertiesChecker:
         return True
 
 
-def exact_check(annotation: Any) -> Check | None:  # noqa: PLR0911 - one case per shape
+def exact_check(annotation: Any) -> Check | None:
     """A test that a decoded JSON value already is of `annotation` without any coercion, or None
     when the annotation is beyond these simple shapes (then pydantic decides)."""
     if annotation is Any or annotation is object:
@@ -265,7 +265,7 @@ def _known_constraint(constraint: Any) -> bool:
     )
 
 
-def _satisfies(constraint: Any, item: Any) -> bool:  # noqa: PLR0911 - one case per constraint
+def _satisfies(constraint: Any, item: Any) -> bool:
     if isinstance(constraint, annotated_types.Ge):
         return bool(item >= constraint.ge)
     if isinstance(constraint, annotated_types.Gt):

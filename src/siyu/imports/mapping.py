@@ -218,9 +218,7 @@ def resolve_mapping(
     return mapping, columns
 
 
-def _column(  # noqa: PLR0911 - one return per kind of target
-    index: int, header: str, target: str, defs: Mapping[str, AttributeDefinition]
-) -> tuple[Column | None, str]:
+def _column(index: int, header: str, target: str, defs: Mapping[str, AttributeDefinition]) -> tuple[Column | None, str]:
     if target in PROFILE_TARGETS or target in MULTI_TARGETS:
         return Column(index, header, target), ""
     kind, _, arg = target.partition(":")

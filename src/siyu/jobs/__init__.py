@@ -27,6 +27,7 @@ from siyu.jobs.registry import (
     cron,
     exponential_backoff,
     job_handler,
+    poller,
     registry,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "fire_due_cron",
     "heartbeat",
     "job_handler",
+    "poller",
     "registry",
     "run_job",
 ]

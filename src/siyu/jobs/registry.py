@@ -20,13 +20,18 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from siyu.jobs.models import Job
 
+if TYPE_CHECKING:
+    from siyu.db import Database
+
 Handler = Callable[[Session, Job], None]
+# A poller is called by the worker on every turn of its loop and returns how much it did (0: idle).
+Poller = Callable[["Database"], int]
 # attempts made so far (1 after the first failure) -> how long to wait before the next one
 Backoff = Callable[[int], float | dt.timedelta]
 
@@ -148,6 +153,7 @@ class Registry:
     def __init__(self) -> None:
         self._handlers: dict[str, HandlerSpec] = {}
         self._schedules: dict[str, CronSchedule] = {}
+        self._pollers: dict[str, Poller] = {}
 
     def add_handler(
         self,
@@ -188,6 +194,16 @@ class Registry:
             raise JobRegistryError(f"cron schedule {name!r} is already registered with {existing}")
         self._schedules[name] = schedule
         return schedule
+
+    def add_poller(self, name: str, func: Poller) -> None:
+        """Stream consumers that must keep up within seconds (a job per event would be too slow)."""
+        existing = self._pollers.get(name)
+        if existing is not None and not _same_function(existing, func):  # type: ignore[arg-type]
+            raise JobRegistryError(f"poller {name!r} is already registered by {existing.__module__}")
+        self._pollers[name] = func
+
+    def pollers(self) -> list[tuple[str, Poller]]:
+        return sorted(self._pollers.items())
 
     def get(self, name: str) -> HandlerSpec:
         try:
@@ -261,6 +277,20 @@ def cron(
     return decorate
 
 
+def poller(name: str, *, registry: Registry = registry) -> Callable[[Poller], Poller]:
+    """Register `def poll(db) -> int`, run by every worker on each turn of its loop; returns work done.
+
+    A poller must be safe to run in several workers at once (e.g. claim its input with a row lock
+    and skip what another worker holds) and must commit its own transactions.
+    """
+
+    def decorate(func: Poller) -> Poller:
+        registry.add_poller(name, func)
+        return func
+
+    return decorate
+
+
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "Backoff",
@@ -276,5 +306,6 @@ __all__ = [
     "exponential_backoff",
     "job_handler",
     "parse_every",
+    "poller",
     "registry",
 ]

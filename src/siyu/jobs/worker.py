@@ -34,7 +34,7 @@ MAX_WORKER_ID = 90  # job.locked_by is String(100); thread suffixes need the res
 def load_job_modules(settings: Settings) -> list[str]:
     """Import the built-in jobs and every module in settings.job_modules, which register handlers."""
     extra = (m.strip() for m in settings.job_modules.split(",") if m.strip())
-    names = ["siyu.jobs.builtin", "siyu.wecom.tasks", *extra]
+    names = ["siyu.jobs.builtin", "siyu.wecom.tasks", "siyu.usermodel.tasks", "siyu.scoring.tasks", *extra]
     for name in names:
         importlib.import_module(name)
     return names
@@ -81,6 +81,7 @@ class Worker:
         self._errors = []
         if once:
             self._fire_cron(raise_errors=True)
+            self._raise_poll_errors = True
         threads = [
             threading.Thread(target=self._loop, args=(index, once), name=f"siyu-worker-{index}", daemon=True)
             for index in range(1, self.concurrency)
@@ -112,6 +113,20 @@ class Worker:
                 raise
             log.exception("firing cron ticks failed; will try again")
 
+    def _poll(self) -> int:
+        """Runs the registered pollers (stream consumers) once; how much they did."""
+        done = 0
+        for name, poll in self.registry.pollers():
+            try:
+                done += poll(self.db)
+            except Exception:
+                if self._raise_poll_errors:
+                    raise
+                log.exception("poller %s failed; will try again", name)
+        return done
+
+    _raise_poll_errors = False
+
     def _loop(self, index: int, once: bool) -> None:
         worker_id = self._thread_worker_id(index)
         names = self.registry.handler_names()
@@ -121,8 +136,11 @@ class Worker:
             try:
                 if index == 0 and not once:
                     self._fire_cron()
+                polled = self._poll() if index == 0 else 0
                 jobs = claim(self.db, worker_id, 1, lease, names=names)
                 if not jobs:
+                    if polled:
+                        continue
                     if once:
                         return
                     self.stop_event.wait(poll)

@@ -9,6 +9,7 @@ from sqlalchemy import Select, delete, exists, func, insert, literal, select, up
 from sqlalchemy.orm import Session
 
 from siyu.auth.principal import Principal
+from siyu.computed.dirty import mark_dirty
 from siyu.contacts.models import Contact
 from siyu.errors import Conflict, validation_error
 from siyu.kit.repository import flush_unique, get_in_workspace
@@ -207,6 +208,7 @@ def change_tags(
         )
         added += int(result.rowcount)  # type: ignore[attr-defined]
     if added or removed:
+        mark_dirty(session, ws, target_ids)
         session.execute(
             update(Contact)
             .where(Contact.id.in_(target_ids))

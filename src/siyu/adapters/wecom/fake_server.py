@@ -194,7 +194,7 @@ class FakeWeCom:
                 return _err(item.errcode, item.errmsg)
         return None
 
-    def _dispatch(  # noqa: PLR0911 - one answer per WeCom refusal, in WeCom's order
+    def _dispatch(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any] | None, had_body: bool
     ) -> dict[str, Any]:
         if path == "gettoken":

@@ -1,0 +1,1 @@
+"""Computed properties: per-contact aggregates of the event stream, kept up to date by sequence."""

@@ -1,0 +1,241 @@
+"""The built-in models' engine: settings, and recomputing contact_score with its reasons.
+
+`recompute(session, workspace_id, contact_ids=None, now=...)` scores the whole workspace and refreshes
+the RFM cut points; with contact ids it scores only those (the pipeline passes the contacts an event
+batch touched) against the cut points the last full run stored, so scores stay comparable between
+runs. Either way a contact's row is replaced as a whole. Callers commit (commit at the edge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.computed.service import workspace_timezone
+from siyu.contacts.models import Contact
+from siyu.errors import ValidationFailed
+from siyu.kit.time import ensure_utc, utcnow
+from siyu.scoring import repository, rules
+from siyu.scoring.config import ScoringConfig, parse_config
+from siyu.scoring.models import ContactScore, ScoringSettings
+from siyu.scoring.rules import Facts, LocalDays, RfmCuts, StageHit
+from siyu.segments.models import Segment
+
+RECOMPUTE_JOB = "scoring.recompute"
+REFRESH_CRON = "scoring.refresh"
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def load_config(session: Session, workspace_id: int) -> ScoringConfig:
+    row = session.get(ScoringSettings, workspace_id)
+    return parse_config(row.config if row is not None and row.config is not None else {})
+
+
+def settings_row(session: Session, workspace_id: int) -> ScoringSettings | None:
+    return session.get(ScoringSettings, workspace_id)
+
+
+def save_config(session: Session, workspace_id: int, config: ScoringConfig) -> ScoringSettings:
+    """Stores the settings after checking what the schema cannot (segments belong to this workspace).
+
+    Changing which events count as orders or refunds drops the stored RFM cut points: the next run
+    computes them again. The caller enqueues a recompute (RECOMPUTE_JOB) so scores follow the settings.
+    """
+    _check_segments(session, workspace_id, config)
+    row = session.get(ScoringSettings, workspace_id, with_for_update=True)
+    stored = config.model_dump(mode="json")
+    if row is None:
+        row = ScoringSettings(workspace_id=workspace_id, config=stored, updated_at=utcnow())
+        session.add(row)
+    else:
+        before = parse_config(row.config or {})
+        if (before.rfm.order_event, before.rfm.refund_event) != (config.rfm.order_event, config.rfm.refund_event):
+            row.rfm_cuts, row.rfm_cuts_at = None, None
+        row.config = stored
+        row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
+def _check_segments(session: Session, workspace_id: int, config: ScoringConfig) -> None:
+    wanted = config.segment_ids()
+    if not wanted:
+        return
+    found = set(session.scalars(select(Segment.id).where(Segment.workspace_id == workspace_id, Segment.id.in_(wanted))))
+    problems = [
+        {"field": f"transaction_stages[{i}].moved_by[{j}].segment_id", "reason": f"segment {t.segment_id} not found"}
+        for i, stage in enumerate(config.transaction_stages)
+        for j, t in enumerate(stage.moved_by)
+        if t.segment_id is not None and t.segment_id not in found
+    ]
+    if problems:
+        first = problems[0]
+        raise ValidationFailed(
+            f"scoring settings refused: {first['field']}: {first['reason']} in this workspace", details=problems
+        )
+
+
+# --- recompute ----------------------------------------------------------------------------------
+
+
+def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[int] | None, now: dt.datetime) -> int:
+    """Scores the whole workspace (contact_ids None; also refreshes the RFM cut points) or only the
+    given contacts. Ids merged away lose their row and their survivor is scored. Returns rows written."""
+    run = _Run(session, workspace_id, now)
+    if contact_ids is None:
+        facts = repository.facts(session, workspace_id, run.config, None, run.days)
+        rows = run.score(_store_cuts(run, facts), facts, None)
+        repository.delete_scores(session, workspace_id, None)
+        repository.insert_scores(session, rows, run.now)
+        return len(rows)
+
+    ids = _with_survivors(session, workspace_id, contact_ids)
+    cuts: RfmCuts | None = stored_cuts(session, workspace_id)
+    written = 0
+    for chunk in repository.chunks(sorted(ids)):
+        facts = repository.facts(session, workspace_id, run.config, chunk, run.days)
+        if cuts is None and any(f.orders for f in facts):
+            # No full run yet: the cut points come from the whole population once, and are kept.
+            cuts = _store_cuts(run, repository.facts(session, workspace_id, run.config, None, run.days))
+        rows = run.score(cuts, facts, chunk)
+        repository.delete_scores(session, workspace_id, chunk)
+        repository.insert_scores(session, rows, run.now)
+        written += len(rows)
+    return written
+
+
+def evaluate(session: Session, workspace_id: int, contact_id: int, *, now: dt.datetime) -> dict[str, Any] | None:
+    """One contact's scores as recompute would write them, without writing (a contact not scored yet)."""
+    run = _Run(session, workspace_id, now)
+    facts = repository.facts(session, workspace_id, run.config, [contact_id], run.days)
+    cuts = stored_cuts(session, workspace_id)
+    if cuts is None and any(f.orders for f in facts):
+        population = repository.facts(session, workspace_id, run.config, None, run.days)
+        cuts = _cuts_of([f for f in population if f.orders], run.today)
+    rows = run.score(cuts, facts, [contact_id])
+    if not rows:
+        return None
+    return {**dict(zip(repository.SCORE_COLUMNS, rows[0], strict=True)), "computed_at": run.now}
+
+
+def stored_cuts(session: Session, workspace_id: int) -> RfmCuts | None:
+    row = session.get(ScoringSettings, workspace_id)
+    cuts = RfmCuts.from_json(row.rfm_cuts) if row is not None else None
+    return cuts if cuts is not None and cuts.customers else None
+
+
+def scores(session: Session, contact_id: int) -> ContactScore | None:
+    return session.get(ContactScore, contact_id)
+
+
+def _with_survivors(session: Session, workspace_id: int, contact_ids: Collection[int]) -> set[int]:
+    ids = set(contact_ids)
+    for chunk in repository.chunks(sorted(ids)):
+        ids.update(
+            session.scalars(
+                select(Contact.merged_into_id).where(
+                    Contact.workspace_id == workspace_id, Contact.id.in_(chunk), Contact.merged_into_id.is_not(None)
+                )
+            )
+        )
+    return ids
+
+
+def _cuts_of(customers: list[Facts], today: int) -> RfmCuts:
+    return RfmCuts(
+        recency_days=rules.quintile_cuts([today - f.last_order_day for f in customers if f.last_order_day]),
+        frequency=rules.quintile_cuts([f.orders for f in customers]),
+        monetary_cents=rules.quintile_cuts([f.net_cents for f in customers]),
+        customers=len(customers),
+    )
+
+
+def _store_cuts(run: _Run, facts: list[Facts]) -> RfmCuts:
+    cuts = _cuts_of([f for f in facts if f.orders], run.today)
+    row = run.session.get(ScoringSettings, run.workspace_id)
+    if row is None:
+        row = ScoringSettings(workspace_id=run.workspace_id, config=None, updated_at=run.now)
+        run.session.add(row)
+    row.rfm_cuts, row.rfm_cuts_at = cuts.to_json(), run.now
+    run.session.flush()
+    return cuts
+
+
+class _Run:
+    """What one run needs besides the facts: the settings, today's local day, the decay weights."""
+
+    def __init__(self, session: Session, workspace_id: int, now: dt.datetime) -> None:
+        self.session, self.workspace_id, self.now = session, workspace_id, ensure_utc(now)
+        tz: ZoneInfo = workspace_timezone(session, workspace_id)
+        self.config = load_config(session, workspace_id)
+        self.days = LocalDays(tz)
+        self.today = rules.local_day(self.now, tz).toordinal()
+        intention = self.config.intention
+        self.weights = [rules.decay_weight(age, intention.half_life_days) for age in range(intention.window_days)]
+
+    def score(
+        self, cuts: RfmCuts | None, facts: list[Facts], contact_ids: Collection[int] | None
+    ) -> list[tuple[Any, ...]]:
+        """One contact_score row per contact (repository.SCORE_COLUMNS order), reasons as a dict."""
+        session, workspace_id, config, today = self.session, self.workspace_id, self.config, self.today
+        days = repository.intention_days(session, workspace_id, config, today, contact_ids)
+        names = repository.segment_names(session, workspace_id, config.segment_ids())
+        hits: dict[int, list[StageHit]] = {}
+        for index, stage in enumerate(config.transaction_stages):
+            for trigger in stage.moved_by:
+                described = trigger.describe(names)
+                met = repository.trigger_hits(session, workspace_id, trigger, contact_ids, self.days)
+                for contact_id, since in met.items():
+                    hits.setdefault(contact_id, []).append(StageHit(index, described, since))
+        effective = cuts.with_fixed(config.rfm) if cuts is not None else None
+        no_rfm = [f"no RFM scores: no {config.rfm.order_event} yet"]
+        lifecycle, intention, tiers = config.lifecycle, config.intention, config.value_tiers
+        stages = bool(config.transaction_stages)
+
+        rows: list[tuple[Any, ...]] = []
+        for f in facts:
+            life_stage, life_why = rules.lifecycle(f, lifecycle, today)
+            reasons: dict[str, list[str]] = {"lifecycle": [life_why]}
+            r = fs = m = None
+            tier: str | None = None
+            score: float | None = None
+            level: str | None = None
+            if f.orders and effective is not None:
+                r, fs, m, reasons["rfm"] = rules.rfm(f, effective, today)
+                tier, tier_why = rules.value_tier(r, fs, m, tiers)
+                reasons["value_tier"] = [tier_why]
+                reasons["intention"] = rules.bought(f, config.rfm.order_event)
+            else:
+                reasons["rfm"] = no_rfm
+                score, level, reasons["intention"] = rules.intention(
+                    days.get(f.contact_id, ()), intention, self.weights
+                )
+            transaction_stage = None
+            if stages:
+                transaction_stage, reasons["transaction_stage"] = rules.transaction_stage(
+                    hits.get(f.contact_id, []), config, names
+                )
+            rows.append(
+                (workspace_id, f.contact_id, life_stage, r, fs, m, tier, score, level, transaction_stage, reasons)
+            )
+        return rows
+
+
+__all__ = [
+    "RECOMPUTE_JOB",
+    "REFRESH_CRON",
+    "evaluate",
+    "load_config",
+    "recompute",
+    "save_config",
+    "scores",
+    "settings_row",
+    "stored_cuts",
+]

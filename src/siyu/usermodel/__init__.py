@@ -1,0 +1,1 @@
+"""The user model's moving part: the pipeline that turns events into aggregates, scores, tags and segments."""

@@ -1,0 +1,174 @@
+"""The user-model pipeline: new events (and changed contacts) in, everything that follows from them out.
+
+One step, for one workspace, in one transaction:
+
+    events after the cursor ──> computed properties ──> keyword smart tags ──> scores
+    contacts marked dirty  ──┘                       ──> rule smart tags ──> segment membership
+                                                                          (segment.entered/exited)
+    ...and the cursor moves to the last event read.
+
+Because the aggregates, the tags, the memberships and the cursor commit together, a crash anywhere
+leaves nothing counted twice and nothing missed: the next step starts again from the cursor. Workers
+run steps through a poller (`siyu.usermodel.tasks`); on PostgreSQL the cursor row is locked with SKIP
+LOCKED so two workers never work on one workspace at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, union
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from siyu.computed import service as computed
+from siyu.computed.dirty import take_dirty
+from siyu.computed.models import ContactDirty, StreamCursor
+from siyu.db import Database
+from siyu.kit.time import utcnow
+from siyu.scoring import service as scoring
+from siyu.segments import service as segments
+from siyu.smarttags import service as smarttags
+from siyu.workspaces.models import Workspace
+
+log = logging.getLogger("siyu.usermodel")
+
+CURSOR = "usermodel"
+BATCH_EVENTS = 5_000
+
+
+@dataclass
+class StepResult:
+    events: int = 0
+    dirty: int = 0
+    touched: set[int] = field(default_factory=set)
+    entered: int = 0
+    exited: int = 0
+
+    @property
+    def work(self) -> int:
+        return self.events + self.dirty
+
+
+def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
+    """The workspace's cursor, locked for this transaction; None when another worker holds it."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(StreamCursor)
+        .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    return session.scalars(
+        select(StreamCursor)
+        .where(StreamCursor.name == CURSOR, StreamCursor.workspace_id == workspace_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def step(
+    session: Session, workspace_id: int, *, now: dt.datetime | None = None, batch: int = BATCH_EVENTS
+) -> StepResult:
+    """Processes up to `batch` new events and the dirty contacts of one workspace. The caller commits."""
+    result = StepResult()
+    cursor = _lock_cursor(session, workspace_id)
+    if cursor is None:
+        return result
+    events = computed.read_events(session, workspace_id, after_seq=cursor.seq, limit=batch)
+    dirty = take_dirty(session, workspace_id)
+    if not events and not dirty:
+        return result
+    now = now or utcnow()
+    tz = computed.workspace_timezone(session, workspace_id)
+
+    # A merge moved the merged profile's events to the survivor: rebuild the survivor from the raw
+    # events up to this batch's end rather than adding this batch's share on top.
+    survivors = {e.contact_id for e in events if e.type == "contact.merged"}
+    merged_away = {
+        int(e.properties["merged_contact_id"])
+        for e in events
+        if e.type == "contact.merged" and isinstance(e.properties.get("merged_contact_id"), int)
+    }
+    computed.apply_events(session, workspace_id, [e for e in events if e.contact_id not in survivors], tz)
+    if survivors or merged_away:
+        computed.forget(session, merged_away)
+        computed.rebuild(session, workspace_id, tz, contact_ids=survivors, up_to_seq=events[-1].seq)
+        segments.drop_merged(session, merged_away)
+
+    touched = ({e.contact_id for e in events} | set(dirty)) - merged_away
+    touched |= smarttags.apply_keyword_rules(session, workspace_id, events)
+    scoring.recompute(session, workspace_id, contact_ids=touched, now=now)
+    touched |= smarttags.apply_rule_tags(session, workspace_id, among=touched, now=now)
+    moved = segments.refresh_workspace(session, workspace_id, among=touched, now=now)
+
+    if events:
+        cursor.seq = events[-1].seq
+        cursor.updated_at = now
+    session.flush()
+    result.events, result.dirty, result.touched = len(events), len(dirty), touched
+    result.entered, result.exited = moved.entered, moved.exited
+    return result
+
+
+def workspaces_with_work(session: Session) -> list[int]:
+    behind = (
+        select(Workspace.id)
+        .outerjoin(StreamCursor, (StreamCursor.workspace_id == Workspace.id) & (StreamCursor.name == CURSOR))
+        .where((StreamCursor.seq.is_(None) & (Workspace.event_seq > 0)) | (Workspace.event_seq > StreamCursor.seq))
+    )
+    marked = select(ContactDirty.workspace_id).distinct()
+    return sorted(set(session.scalars(select(union(behind, marked).subquery().c[0]))))
+
+
+def run_pending(db: Database, *, max_steps: int = 20, now: dt.datetime | None = None) -> int:
+    """Steps every workspace that has new events or dirty contacts, each step its own transaction.
+
+    Returns the events and contacts processed (0 when everything was up to date).
+    """
+    with db.transaction(write=False) as session:
+        pending = workspaces_with_work(session)
+    done = 0
+    for workspace_id in pending:
+        for _ in range(max_steps):
+            with db.transaction() as session:
+                result = step(session, workspace_id, now=now)
+            done += result.work
+            if result.work == 0:
+                break
+    return done
+
+
+def catch_up(db: Database, *, now: dt.datetime | None = None) -> int:
+    """Runs steps until nothing is left (tests, the CLI, benchmarks)."""
+    total = 0
+    while True:
+        done = run_pending(db, now=now)
+        total += done
+        if done == 0:
+            return total
+
+
+def rebuild_workspace(session: Session, workspace_id: int, *, now: dt.datetime | None = None) -> int:
+    """Repair: recompute every aggregate from the raw events up to the cursor, then scores, tags, segments.
+
+    Gives the same rows the incremental path built (tests hold the two together).
+    """
+    cursor = _lock_cursor(session, workspace_id)
+    if cursor is None:
+        raise RuntimeError(f"workspace {workspace_id} is being processed by another worker; try again")
+    now = now or utcnow()
+    read = computed.rebuild(session, workspace_id, contact_ids=None, up_to_seq=cursor.seq)
+    scoring.recompute(session, workspace_id, contact_ids=None, now=now)
+    smarttags.apply_rule_tags(session, workspace_id, among=None, now=now)
+    segments.refresh_workspace(session, workspace_id, now=now)
+    return read
+
+
+def refresh_everything(session: Session, workspace_id: int, *, now: dt.datetime | None = None) -> None:
+    """The periodic full pass: windows slide and dates come closer even when nobody does anything."""
+    now = now or utcnow()
+    scoring.recompute(session, workspace_id, contact_ids=None, now=now)
+    smarttags.apply_rule_tags(session, workspace_id, among=None, now=now)
+    segments.refresh_workspace(session, workspace_id, now=now)
