@@ -430,6 +430,11 @@ def demo(
             except SiyuError as exc:
                 err.print(f"[red]error:[/red] {exc.message}")
                 raise typer.Exit(1) from None
+        # computed properties, scores and smart tags for the simulated weeks, so segments work at once
+        from siyu.usermodel.pipeline import catch_up
+
+        err.print("user model: reading the simulated events …")
+        catch_up(database)
     finally:
         database.dispose()
     table = Table("event type", "count")
