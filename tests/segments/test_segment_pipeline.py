@@ -16,7 +16,7 @@ from siyu.computed.models import ContactEventStat, StreamCursor
 from siyu.events.models import Event
 from siyu.segments import service as segments
 from siyu.segments.evaluate import matches
-from siyu.segments.explain import load_facts
+from siyu.segments.explain import explain_membership, load_facts
 from siyu.segments.models import SegmentMember
 from siyu.segments.rules import parse_rule
 from siyu.usermodel import pipeline
@@ -119,6 +119,16 @@ def test_a_tag_change_is_seen_without_any_event(db, clock, tenant) -> None:  # t
     client.post(f"/api/v1/contacts/{contact['id']}/tags", json={"add": [tag["id"]]})
     pipeline.catch_up(db)
     assert _members(db, segment["id"]) == {contact["id"]}
+    why = client.get(f"/api/v1/contacts/{contact['id']}/segments").json()[0]["why"]
+    assert [(line["text"], line["matched"]) for line in why] == [
+        ("all of", True),
+        ("has any of the tags 高意向", True),
+        ("region = 上海 — 上海", True),
+    ]
+    with db.transaction(write=False) as session:
+        saved = segments.get_segment(session, tenant.workspace_id, segment["id"])
+        in_chinese = explain_membership(session, tenant.workspace_id, contact["id"], saved, lang="zh-CN")
+    assert [line.text for line in in_chinese.lines] == ["同时满足", "有任一标签 高意向", "region 等于 上海 — 上海"]
     client.patch(f"/api/v1/contacts/{contact['id']}", json={"region": "北京"})
     pipeline.catch_up(db)
     assert _members(db, segment["id"]) == set()

@@ -26,7 +26,7 @@ from siyu.auth.scopes import Scope
 from siyu.channels.models import ChannelCode
 from siyu.computed.models import ContactEventStat
 from siyu.console.dashboard import zone
-from siyu.console.render import ConsoleUser, flash, gettext_for, redirect, render
+from siyu.console.render import ConsoleUser, flash, gettext_for, language, redirect, render
 from siyu.console.security import CurrentUser
 from siyu.contacts import attributes as attrs
 from siyu.contacts import service as contacts_service
@@ -37,7 +37,7 @@ from siyu.kit.time import utcnow
 from siyu.scoring.config import INTENTION_LEVELS, LIFECYCLE_STAGES, TIERS, parse_config
 from siyu.scoring.models import ContactScore, ScoringSettings
 from siyu.segments import service
-from siyu.segments.explain import describe, explain_membership
+from siyu.segments.explain import Names, describe, explain_membership
 from siyu.segments.models import Segment, SegmentMember, SegmentSizeDay
 from siyu.segments.rules import (
     COMPUTED,
@@ -354,14 +354,14 @@ def sparkline(sizes: list[int | None], width: int = 120, height: int = 28) -> Ma
     ).format(w=width, h=height, coords=coords, label=f"{points[0][1]} → {points[-1][1]}")
 
 
-def _rule_lines(node: Node, depth: int = 0) -> list[tuple[int, str]]:
+def _rule_lines(node: Node, names: Names, lang: str, depth: int = 0) -> list[tuple[int, str]]:
     """The rule in words, one condition a line, indented by nesting (the same words as "why")."""
-    lines = [(depth, describe(node))]
+    lines = [(depth, describe(node, names, lang))]
     if isinstance(node, And | Or):
         for child in node.children:
-            lines += _rule_lines(child, depth + 1)
+            lines += _rule_lines(child, names, lang, depth + 1)
     elif isinstance(node, Not):
-        lines += _rule_lines(node.child, depth + 1)
+        lines += _rule_lines(node.child, names, lang, depth + 1)
     return lines
 
 
@@ -607,7 +607,11 @@ def segment_page(request: Request, user: CurrentUser, segment_id: int, after: in
             {"x": [d.isoformat() for d in days], "series": [{"name": _("Members"), "values": sizes}], "type": "line"}
         ).decode()
         try:
-            rule_lines = _rule_lines(service.parse(session, principal.workspace_id, segment.rule))
+            rule_lines = _rule_lines(
+                service.parse(session, principal.workspace_id, segment.rule),
+                Names.of_workspace(session, principal.workspace_id),
+                language(request),
+            )
         except RuleError as exc:
             rule_lines = [(0, f"{exc.path}: {exc.reason}")]
         ids = service.list_member_ids(session, segment, principal, after=after, limit=MEMBERS_PAGE + 1)
@@ -744,7 +748,9 @@ def why_member(request: Request, user: CurrentUser, segment_id: int, contact_id:
         error: str | None = None
         explanation = None
         try:
-            explanation = explain_membership(session, principal.workspace_id, contact.id, segment)
+            explanation = explain_membership(
+                session, principal.workspace_id, contact.id, segment, lang=language(request)
+            )
         except SiyuError as exc:
             error = exc.message
     return render(

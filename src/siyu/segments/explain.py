@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.channels.models import ChannelTouch
+from siyu.channels.models import ChannelCode, ChannelTouch
 from siyu.computed.service import StreamEvent
 from siyu.contacts.models import Contact, Identity
 from siyu.events.models import Event
@@ -36,7 +36,7 @@ from siyu.segments.rules import (
     TagsCond,
 )
 from siyu.segments.service import context, parse
-from siyu.tags.models import ContactTag
+from siyu.tags.models import ContactTag, Tag
 
 PROFILE_COLUMNS = (
     "name",
@@ -130,24 +130,63 @@ class Explanation:
     lines: list[ExplanationLine] = field(default_factory=list)
 
 
-OP_WORDS = {
-    "eq": "=",
-    "ne": "≠",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "starts_with": "starts with",
-    "gt": ">",
-    "gte": "≥",
-    "lt": "<",
-    "lte": "≤",
-    "between": "between",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "within_last_days": "within the last",
-    "within_next_days": "within the next",
-    "more_than_days_ago": "more than ... days ago:",
-}
+# Operators and sentence parts in the two languages of the console (the API speaks English).
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "eq": "=", "ne": "≠", "in": "is one of", "not_in": "is none of", "contains": "contains",
+        "starts_with": "starts with", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "between": "between",
+        "is_set": "is set", "is_not_set": "is not set", "all of": "all of", "any of": "any of",
+        "none of": "none of", "within_last_days": "{field} within the last {days} days",
+        "within_next_days": "{field} within the next {days} days",
+        "more_than_days_ago": "{field} more than {days} days ago", "has": "has a {kind}",
+        "has no": "has no {kind}", "tags any": "has any of the tags {tags}", "tags all": "has all of the tags {tags}",
+        "tags none": "has none of the tags {tags}", "code first": "came first through channel code {codes}",
+        "code any": "came through channel code {codes}", "times": "{event}{where} {op} {n} times{window}",
+        "never": "never did {event}{where}{window}", "last days": " in the last {n} days",
+        "between days": " between {start} and {end}", "where": " where ", "and": " and ",
+        "first": "first", "last": "last", "before": "before", "after": "on or after",
+        "moment": "{which} {event}{where} {op} {when}", "days ago": "{n} days ago",
+        "segment": "in segment {name}", "not set": "not set", "not computed": "not computed",
+        "observed times": "{n} times",
+    },
+    "zh-CN": {
+        "eq": "等于", "ne": "不等于", "in": "属于", "not_in": "不属于", "contains": "包含",
+        "starts_with": "开头是", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "between": "介于",
+        "is_set": "已填写", "is_not_set": "未填写", "all of": "同时满足", "any of": "满足任一",
+        "none of": "都不满足", "within_last_days": "{field} 在最近 {days} 天内",
+        "within_next_days": "{field} 在接下来 {days} 天内", "more_than_days_ago": "{field} 在 {days} 天以前",
+        "has": "有 {kind}", "has no": "没有 {kind}", "tags any": "有任一标签 {tags}", "tags all": "有全部标签 {tags}",
+        "tags none": "没有标签 {tags}", "code first": "首次来自渠道活码 {codes}", "code any": "来自过渠道活码 {codes}",
+        "times": "{event}{where}{window} {op} {n} 次", "never": "{window}从未 {event}{where}",
+        "last days": " 最近 {n} 天", "between days": " 在 {start} 至 {end}", "where": "（", "and": "，",
+        "first": "首次", "last": "最近一次", "before": "早于", "after": "不早于",
+        "moment": "{which} {event}{where} {op} {when}", "days ago": "{n} 天前", "segment": "在分群「{name}」中",
+        "not set": "未填写", "not computed": "尚未计算", "observed times": "{n} 次",
+    },
+}  # fmt: skip
+
+
+@dataclass
+class Names:
+    """Names to show instead of ids (tags, channel codes, segments)."""
+
+    tags: dict[int, str] = field(default_factory=dict)
+    codes: dict[int, str] = field(default_factory=dict)
+    segments: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_workspace(cls, session: Session, workspace_id: int) -> Names:
+        return cls(
+            tags=dict(session.execute(select(Tag.id, Tag.name).where(Tag.workspace_id == workspace_id)).all()),
+            codes=dict(
+                session.execute(
+                    select(ChannelCode.id, ChannelCode.name).where(ChannelCode.workspace_id == workspace_id)
+                ).all()
+            ),
+            segments=dict(
+                session.execute(select(Segment.id, Segment.name).where(Segment.workspace_id == workspace_id)).all()
+            ),
+        )
 
 
 def _value_text(value: Any) -> str:
@@ -158,86 +197,102 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _where_text(where: tuple[PropertyFilter, ...]) -> str:
-    if not where:
-        return ""
-    parts = [f"{f.property} {OP_WORDS[f.op]} {_value_text(f.value)}".rstrip() for f in where]
-    return " where " + " and ".join(parts)
+def _named(ids: tuple[int, ...], names: dict[int, str]) -> str:
+    return ", ".join(names.get(i, f"#{i}") for i in ids)
 
 
-def describe(node: Node) -> str:
+def describe(node: Node, names: Names | None = None, lang: str = "en") -> str:
+    """One condition in words, in English or Chinese (`lang` "zh-CN", as the console names it)."""
+    w = WORDS.get(lang, WORDS["en"])
+    names = names or Names()
+
+    def where(filters: tuple[PropertyFilter, ...]) -> str:
+        if not filters:
+            return ""
+        parts = [
+            f"{f.property} {w[f.op]} {_value_text(f.value) if f.value is not None else ''}".rstrip() for f in filters
+        ]
+        closing = "）" if lang == "zh-CN" else ""
+        return w["where"] + w["and"].join(parts) + closing
+
     if isinstance(node, And):
-        return "all of"
+        return w["all of"]
     if isinstance(node, Or):
-        return "any of"
+        return w["any of"]
     if isinstance(node, Not):
-        return "none of"
+        return w["none of"]
     if isinstance(node, AttributeCond):
         if node.days is not None:
-            if node.op == "more_than_days_ago":
-                return f"{node.field} more than {node.days} days ago"
-            return f"{node.field} {OP_WORDS[node.op]} {node.days} days"
-        return f"{node.field} {OP_WORDS[node.op]} {_value_text(node.value)}".rstrip()
+            return w[node.op].format(field=node.field, days=node.days)
+        value = "" if node.value is None else _value_text(node.value)
+        return f"{node.field} {w[node.op]} {value}".rstrip()
     if isinstance(node, IdentityCond):
-        return f"has a {node.type}" if node.present else f"has no {node.type}"
+        return w["has" if node.present else "has no"].format(kind=node.type)
     if isinstance(node, TagsCond):
-        return f"tags {node.match} of {_value_text(node.tag_ids)}"
+        return w[f"tags {node.match}"].format(tags=_named(node.tag_ids, names.tags))
     if isinstance(node, ChannelCodeCond):
-        return f"came through channel code {_value_text(node.code_ids)} ({node.touch} touch)"
+        return w[f"code {node.touch}"].format(codes=_named(node.code_ids, names.codes))
     if isinstance(node, EventCountCond):
         window = ""
         if node.window is not None:
             window = (
-                f" in the last {node.window.last_days} days"
+                w["last days"].format(n=node.window.last_days)
                 if node.window.last_days is not None
-                else f" between {node.window.start} and {node.window.end}"
+                else w["between days"].format(start=node.window.start, end=node.window.end)
             )
         if node.op == "eq" and node.count == 0:
-            return f"never did {node.type}{_where_text(node.where)}{window}"
-        return f"{node.type}{_where_text(node.where)} {OP_WORDS[node.op]} {node.count} times{window}"
+            return w["never"].format(event=node.type, where=where(node.where), window=window).strip()
+        return w["times"].format(event=node.type, where=where(node.where), op=w[node.op], n=node.count, window=window)
     if isinstance(node, EventTimeCond):
-        when = str(node.date) if node.date is not None else f"{node.days_ago} days ago"
-        return f"{node.which} {node.type}{_where_text(node.where)} {node.op} {when}"
+        when = str(node.date) if node.date is not None else w["days ago"].format(n=node.days_ago)
+        return w["moment"].format(
+            which=w[node.which], event=node.type, where=where(node.where), op=w[node.op], when=when
+        )
     if isinstance(node, ComputedCond):
-        return f"{node.name} {OP_WORDS[node.op]} {_value_text(node.value)}".rstrip()
-    return f"in segment {node.segment_id}"
+        value = "" if node.value is None else _value_text(node.value)
+        return f"{node.name} {w[node.op]} {value}".rstrip()
+    return w["segment"].format(name=names.segments.get(node.segment_id, f"#{node.segment_id}"))
 
 
-def _observed(node: Node, facts: Facts, ctx: RuleContext) -> str:
+def _observed(node: Node, facts: Facts, ctx: RuleContext, w: dict[str, str]) -> str:
     """What the contact's data says, next to the condition."""
     if isinstance(node, EventCountCond):
         n = sum(1 for e in performed(node.type, node.where, facts.events) if in_window(node, e, ctx))
-        return f"{n} times"
+        return w["observed times"].format(n=n)
     if isinstance(node, AttributeCond):
         if node.field.startswith("attributes."):
             value = facts.profile.get("attributes", {}).get(node.field.removeprefix("attributes."))
         else:
             value = facts.profile.get(node.field)
-        return "not set" if value is None else _value_text(getattr(value, "value", value))
+        return w["not set"] if value is None else _value_text(getattr(value, "value", value))
     if isinstance(node, ComputedCond) and node.name in facts.scores:
         value = facts.scores.get(node.name)
-        return "not computed" if value is None else _value_text(value)
+        return w["not computed"] if value is None else _value_text(value)
     return ""
 
 
-def _walk(node: Node, facts: Facts, ctx: RuleContext, depth: int, lines: list[ExplanationLine]) -> None:
+def _walk(
+    node: Node, facts: Facts, ctx: RuleContext, depth: int, lines: list[ExplanationLine], names: Names, lang: str
+) -> None:
     matched = matches(node, facts, ctx)
-    text = describe(node)
-    observed = _observed(node, facts, ctx)
+    text = describe(node, names, lang)
+    observed = _observed(node, facts, ctx, WORDS.get(lang, WORDS["en"]))
     lines.append(ExplanationLine(depth, f"{text} — {observed}" if observed else text, matched))
     if isinstance(node, And | Or):
         for child in node.children:
-            _walk(child, facts, ctx, depth + 1, lines)
+            _walk(child, facts, ctx, depth + 1, lines, names, lang)
     elif isinstance(node, Not):
-        _walk(node.child, facts, ctx, depth + 1, lines)
+        _walk(node.child, facts, ctx, depth + 1, lines, names, lang)
 
 
-def explain_membership(session: Session, workspace_id: int, contact_id: int, segment: Segment) -> Explanation:
+def explain_membership(
+    session: Session, workspace_id: int, contact_id: int, segment: Segment, *, lang: str = "en"
+) -> Explanation:
     node = parse(session, workspace_id, segment.rule, self_segment_id=segment.id)
     facts = load_facts(session, workspace_id, [contact_id]).get(contact_id)
     if facts is None:
         return Explanation(matched=False)
     ctx = context(session, workspace_id)
     lines: list[ExplanationLine] = []
-    _walk(node, facts, ctx, 0, lines)
+    _walk(node, facts, ctx, 0, lines, Names.of_workspace(session, workspace_id), lang)
     return Explanation(matched=lines[0].matched, lines=lines)
