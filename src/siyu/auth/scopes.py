@@ -29,6 +29,10 @@ class Scope(enum.StrEnum):
     wecom_write = "wecom:write"
     segments_read = "segments:read"
     segments_write = "segments:write"
+    groups_read = "groups:read"
+    groups_write = "groups:write"
+    content_read = "content:read"
+    content_write = "content:write"
 
 
 ALL_SCOPES = frozenset(Scope)
@@ -48,6 +52,9 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.channels_read,
             # segments a consultant's contacts are in, and why, show on the contact page
             Scope.segments_read,
+            # consultants look up scripts and content to send, and see the groups their customers are in
+            Scope.content_read,
+            Scope.groups_read,
         }
     ),
 }
