@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import contacts_list, import_contacts, ingest
+from bench import contacts_list, import_contacts, ingest, scripts, usermodel
 from bench.common import Verdict, banner, print_verdicts
 
 
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     contacts = contacts_list.QUICK_CONTACTS if args.quick else contacts_list.DEFAULT_CONTACTS
     verdicts += contacts_list.run(contacts=contacts)
     verdicts += import_contacts.run(quick=args.quick)
+    verdicts += usermodel.run(quick=args.quick)
+    verdicts += scripts.run(quick=args.quick)
 
     banner(f"all benchmarks done in {time.perf_counter() - start:.0f}s")
     print_verdicts(verdicts, "targets (ratios and medians measured in this run; machines are noisy)")

@@ -91,6 +91,30 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "/api/v1/smart-tags",
         json={"name": f"{MARK}智能标签", "tag_id": tag["id"], "kind": "keywords", "keywords": [f"{MARK}词", "多少钱"]},
     ).json()
+    group = c.post("/api/v1/groups", json={"name": f"{MARK}群", "purpose": "broadcast"}).json()
+    group_code = c.post(
+        "/api/v1/group-codes",
+        json={
+            "name": f"{MARK}码",
+            "group_ids": [group["id"]],
+            "template": {"name_pattern": f"{MARK} {{n}} 群", "purpose": "welfare"},
+        },
+    ).json()
+    item = c.post(
+        "/api/v1/content", json={"kind": "article", "title": MARK, "body": MARK, "status": "published"}
+    ).json()
+    content_group = c.post("/api/v1/content/tag-groups", json={"name": f"{MARK}主题"}).json()
+    content_tag = c.post(f"/api/v1/content/tag-groups/{content_group['id']}/tags", json={"name": f"{MARK}考试"}).json()
+    push = c.post(f"/api/v1/content/{item['id']}/pushes", json={"contact_ids": [contact["id"]]}).json()
+    script = c.post(
+        "/api/v1/content",
+        json={
+            "kind": "script",
+            "title": f"{MARK}价格",
+            "data": {"question": f"{MARK}多少钱", "answers": [f"{MARK} 3980 元"]},
+            "status": "published",
+        },
+    ).json()
     segment = c.post(
         "/api/v1/segments", json={"name": f"{MARK}分群", "rule": {"tags": [tag["id"]], "match": "any"}}
     ).json()
@@ -106,6 +130,13 @@ def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "job_id": job_id,
         "import_id": imported["id"],
         "segment_id": segment["id"],
+        "group_id_chat": group["id"],
+        "content_id": item["id"],
+        "script_id": script["id"],
+        "push_id": push["id"],
+        "content_group_id": content_group["id"],
+        "content_tag_id": content_tag["id"],
+        "group_code_id": group_code["id"],
         "smart_tag_id": smart_tag["id"],
         "identity_type": "phone",
         "value": "+8613600136000",
@@ -151,6 +182,16 @@ def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
         ("PUT", "/api/v1/scoring/settings"): {
             "transaction_stages": [{"key": "s", "label": "S", "moved_by": [{"segment_id": b["segment_id"]}]}]
         },
+        ("POST", "/api/v1/groups"): {"name": "A群", "purpose": "broadcast"},
+        ("PATCH", "/api/v1/groups/{group_id}"): {"name": "hijacked"},
+        ("POST", "/api/v1/group-codes"): {"name": "A码", "group_ids": [b["group_id_chat"]]},
+        ("PATCH", "/api/v1/group-codes/{code_id}"): {"name": "hijacked"},
+        ("POST", "/api/v1/content"): {"kind": "article", "title": "A文章", "tag_ids": [b["content_tag_id"]]},
+        ("PATCH", "/api/v1/content/{content_id}"): {"title": "hijacked"},
+        ("POST", "/api/v1/content/tag-groups"): {"name": "A主题"},
+        ("POST", "/api/v1/content/tag-groups/{group_id}/tags"): {"name": "hijacked"},
+        ("POST", "/api/v1/content/{content_id}/pushes"): {"contact_ids": [b["contact_id"]]},
+        ("POST", "/api/v1/scripts/{script_id}/uses"): {"answer_index": 0, "contact_id": b["contact_id"]},
         ("POST", "/api/v1/smart-tags"): {
             "name": "A智能标签",
             "tag_id": b["tag_id"],
@@ -196,6 +237,15 @@ REFERENCES_B = {
 }
 
 
+# Path parameters whose name another route uses for another kind of id: which seeded id of B they take.
+PATH_ID_ALIASES = {
+    "/api/v1/content/tag-groups/": {"group_id": "content_group_id"},
+    "/api/v1/content/tags/": {"tag_id": "content_tag_id"},
+    "/api/v1/groups/": {"group_id": "group_id_chat"},
+    "/api/v1/group-codes/": {"code_id": "group_code_id"},
+}
+
+
 # Anyone may try a password at the public sign-in: the lock-out counter moving is the point, not a leak.
 LOCK_OUT_COLUMNS = {"failed_sign_ins", "locked_until"}
 
@@ -236,8 +286,9 @@ def test_a_key_of_workspace_a_reads_and_changes_nothing_of_b(app, make_tenant, d
             continue
         params = re.findall(r"\{([^}]+)\}", path)
         url = path
+        aliases = next((a for prefix, a in PATH_ID_ALIASES.items() if path.startswith(prefix)), {})
         for name in params:
-            url = url.replace("{" + name + "}", str(ids[name]))
+            url = url.replace("{" + name + "}", str(ids[aliases.get(name, name)]))
         needs_body = (
             method in {"POST", "PATCH", "PUT"} and "requestBody" in app.openapi()["paths"][path][method.lower()]
         )

@@ -10,11 +10,16 @@ from siyu.auth.dependencies import authenticated
 from siyu.channels import endpoints as channels
 from siyu.channels import links as channel_links
 from siyu.contacts import endpoints as contacts
+from siyu.content import endpoints as content
+from siyu.content import links as content_links
 from siyu.events import endpoints as events
 from siyu.exports import endpoints as exports
+from siyu.groups import endpoints as groups
+from siyu.groups import links as group_links
 from siyu.imports import endpoints as imports
 from siyu.jobs import endpoints as jobs
 from siyu.scoring import endpoints as scoring
+from siyu.scripts import endpoints as scripts
 from siyu.segments import endpoints as segments
 from siyu.smarttags import endpoints as smart_tags
 from siyu.staff import endpoints as staff
@@ -39,6 +44,9 @@ private.include_router(wecom.router)
 private.include_router(segments.router)
 private.include_router(scoring.router)
 private.include_router(smart_tags.router)
+private.include_router(groups.router)
+private.include_router(content.router)
+private.include_router(scripts.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)
@@ -48,5 +56,7 @@ api_router.include_router(private)
 # people scanning a QR code open without any credential. create_app() mounts it.
 public_pages = APIRouter()
 public_pages.include_router(channel_links.router)
+public_pages.include_router(group_links.router)
+public_pages.include_router(content_links.router)
 # WeCom callbacks (/callbacks/wecom/{workspace_id}): no credential, the msg_signature authenticates them.
 public_pages.include_router(wecom.callbacks_router)

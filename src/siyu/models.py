@@ -13,11 +13,23 @@ from siyu.channels.models import (
 )
 from siyu.computed.models import ContactDirty, ContactEventDay, ContactEventStat, StreamCursor
 from siyu.contacts.models import AttributeDefinition, Contact, ContactMerge, Identity, Note, OwnerChange
+from siyu.content.models import (
+    ContentItem,
+    ContentItemTag,
+    ContentPush,
+    ContentPushRecipient,
+    ContentTag,
+    ContentTagGroup,
+    ContentVersion,
+    ContentView,
+)
 from siyu.db import Base
 from siyu.events.models import Event
+from siyu.groups.models import ChatGroup, ChatGroupHelper, ChatGroupMember, GroupCode, GroupCodeDay
 from siyu.imports.models import ContactImport
 from siyu.jobs.models import CronTick, Job
 from siyu.scoring.models import ContactScore, ScoringSettings
+from siyu.scripts.models import ScriptUse
 from siyu.segments.models import Segment, SegmentMember, SegmentSizeDay
 from siyu.smarttags.models import SmartTagRule
 from siyu.staff.models import Staff
@@ -37,6 +49,9 @@ __all__ = [
     "ChannelCodeTag",
     "ChannelCost",
     "ChannelTouch",
+    "ChatGroup",
+    "ChatGroupHelper",
+    "ChatGroupMember",
     "Contact",
     "ContactDirty",
     "ContactEventDay",
@@ -45,13 +60,24 @@ __all__ = [
     "ContactMerge",
     "ContactScore",
     "ContactTag",
+    "ContentItem",
+    "ContentItemTag",
+    "ContentPush",
+    "ContentPushRecipient",
+    "ContentTag",
+    "ContentTagGroup",
+    "ContentVersion",
+    "ContentView",
     "CronTick",
     "Event",
+    "GroupCode",
+    "GroupCodeDay",
     "Identity",
     "Job",
     "Note",
     "OwnerChange",
     "ScoringSettings",
+    "ScriptUse",
     "Segment",
     "SegmentMember",
     "SegmentSizeDay",

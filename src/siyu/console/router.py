@@ -14,7 +14,10 @@ from starlette.datastructures import FormData
 
 import siyu.channels.console as channels_console
 import siyu.contacts.console as contacts_console
+import siyu.content.console as content_console
+import siyu.groups.console as groups_console
 import siyu.imports.console as imports_console
+import siyu.scripts.console as scripts_console
 import siyu.segments.console as segments_console
 import siyu.tags.console as tags_console
 from siyu.auth import service as auth_service
@@ -123,3 +126,6 @@ console_router.include_router(tags_console.router)
 console_router.include_router(imports_console.router)
 console_router.include_router(channels_console.router)
 console_router.include_router(segments_console.router)
+console_router.include_router(groups_console.router)
+console_router.include_router(content_console.router)
+console_router.include_router(scripts_console.router)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from siyu.channels.models import ChannelTouch
 from siyu.contacts.models import Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.events.models import Event
+from siyu.scripts.models import ScriptUse
 from siyu.events.repository import record_system_event
 from siyu.kit.time import utcnow
 from siyu.tags.models import ContactTag, Tag, TagAction, TagChange, TagGroup, TagSource
@@ -65,6 +66,7 @@ def merge_contacts(
     move(TagChange, "tag_changes")
     move(OwnerChange, "owner_changes")
     move(ChannelTouch, "channel_touches")
+    move(ScriptUse, "script_uses")
     if moved["channel_touches"]:
         _keep_one_first_touch(session, survivor.id)
     moved["tags"] = _move_tags(session, survivor, merged, actor_staff_id, actor_api_key_id)

@@ -31,10 +31,20 @@ log = logging.getLogger("siyu.jobs.worker")
 MAX_WORKER_ID = 90  # job.locked_by is String(100); thread suffixes need the rest
 
 
+# Modules that register handlers, cron schedules and pollers; a new domain with background work adds itself here.
+BUILT_IN_JOB_MODULES = (
+    "siyu.jobs.builtin",
+    "siyu.wecom.tasks",
+    "siyu.usermodel.tasks",
+    "siyu.scoring.tasks",
+    "siyu.groups.tasks",
+)
+
+
 def load_job_modules(settings: Settings) -> list[str]:
     """Import the built-in jobs and every module in settings.job_modules, which register handlers."""
     extra = (m.strip() for m in settings.job_modules.split(",") if m.strip())
-    names = ["siyu.jobs.builtin", "siyu.wecom.tasks", "siyu.usermodel.tasks", "siyu.scoring.tasks", *extra]
+    names = [*BUILT_IN_JOB_MODULES, *extra]
     for name in names:
         importlib.import_module(name)
     return names

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, union
@@ -36,7 +37,9 @@ from siyu.workspaces.models import Workspace
 log = logging.getLogger("siyu.usermodel")
 
 CURSOR = "usermodel"
-BATCH_EVENTS = 5_000
+# Events per step: bounds how long a step holds SQLite's write lock (and PostgreSQL's cursor row).
+BATCH_EVENTS = 2_000
+MAX_YIELD_SECONDS = 0.15
 
 
 @dataclass
@@ -122,21 +125,32 @@ def workspaces_with_work(session: Session) -> list[int]:
     return sorted(set(session.scalars(select(union(behind, marked).subquery().c[0]))))
 
 
-def run_pending(db: Database, *, max_steps: int = 20, now: dt.datetime | None = None) -> int:
+def run_pending(
+    db: Database, *, max_steps: int = 20, now: dt.datetime | None = None, yield_seconds: float | None = None
+) -> int:
     """Steps every workspace that has new events or dirty contacts, each step its own transaction.
 
-    Returns the events and contacts processed (0 when everything was up to date).
+    On SQLite a step holds the only write lock; between steps the pipeline pauses for half as long as
+    the step took (at most `MAX_YIELD_SECONDS`), so ingestion waiting on the lock gets its turn instead
+    of losing every race to the next step. Returns the events and contacts processed (0: up to date).
     """
     with db.transaction(write=False) as session:
         pending = workspaces_with_work(session)
+    sqlite = db.engine.dialect.name == "sqlite"
     done = 0
     for workspace_id in pending:
         for _ in range(max_steps):
+            started = time.perf_counter()
             with db.transaction() as session:
                 result = step(session, workspace_id, now=now)
             done += result.work
             if result.work == 0:
                 break
+            if sqlite:
+                pause = yield_seconds
+                if pause is None:
+                    pause = min((time.perf_counter() - started) / 2, MAX_YIELD_SECONDS)
+                time.sleep(pause)
     return done
 
 
@@ -144,7 +158,7 @@ def catch_up(db: Database, *, now: dt.datetime | None = None) -> int:
     """Runs steps until nothing is left (tests, the CLI, benchmarks)."""
     total = 0
     while True:
-        done = run_pending(db, now=now)
+        done = run_pending(db, now=now, yield_seconds=0)
         total += done
         if done == 0:
             return total

@@ -38,6 +38,7 @@ from siyu.config import Settings, get_settings
 from siyu.errors import NotFound, SiyuError, validation_error
 from siyu.events import service as events
 from siyu.events.models import Event
+from siyu.groups.wecom import on_external_chat
 from siyu.jobs import enqueue
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
@@ -260,6 +261,8 @@ def process_callback(
             log.contact_id = _attribute(session, workspace_id, callback, code, staff_id, items[0]["id"], log, region)
         elif items:
             log.contact_id = _store_events(session, workspace_id, items, region)
+        elif isinstance(callback, ExternalChatChanged) and callback.change_type in ("create", "dismiss"):
+            log.detail = on_external_chat(session, workspace_id, callback)[:500]
         else:
             log.outcome = "ignored"
             log.detail = "no customer event for this callback"
