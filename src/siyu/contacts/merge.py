@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from siyu.channels.models import ChannelTouch
 from siyu.contacts.models import Contact, ContactMerge, Identity, Note, OwnerChange
 from siyu.events.models import Event
-from siyu.scripts.models import ScriptUse
 from siyu.events.repository import record_system_event
 from siyu.kit.time import utcnow
+from siyu.scripts.models import ScriptUse
 from siyu.tags.models import ContactTag, Tag, TagAction, TagChange, TagGroup, TagSource
 
 PROFILE_FIELDS = (
