@@ -151,6 +151,7 @@ def test_events_linking_two_profiles_merge_them_and_lose_nothing(tenant, db) -> 
         "tag_changes": 1,
         "owner_changes": 0,
         "channel_touches": 0,
+        "script_uses": 0,
         "tags": 1,
     }
     assert merge["data"]["merged_profile"]["region"] == "苏州"

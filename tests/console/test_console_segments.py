@@ -243,7 +243,7 @@ def test_save_show_edit_and_delete(operator, world) -> None:
     assert 'id="segment-count">1<' in page.text
     assert f'href="/console/contacts/{world.ids["张三"]}"' in page.text
     assert 'data-chart="series"' in page.text and "已保存" in page.text
-    assert "content.viewed where topic = exam ≥ 2 times in the last 7 days" in page.text  # the rule in words
+    assert "content.viewed（topic 等于 exam） 最近 7 天 ≥ 2 次" in page.text  # the rule in words, in the console's language
     listing = operator.client.get("/console/segments")
     assert "抖音上海强意向未购" in listing.text and "<svg" in listing.text and "<polyline" in listing.text
     # the edit page has the rule; saving a looser rule changes the members
