@@ -192,6 +192,8 @@ def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/content/tag-groups/{group_id}/tags"): {"name": "hijacked"},
         ("POST", "/api/v1/content/{content_id}/pushes"): {"contact_ids": [b["contact_id"]]},
         ("POST", "/api/v1/scripts/{script_id}/uses"): {"answer_index": 0, "contact_id": b["contact_id"]},
+        ("POST", "/api/v1/segments/{segment_id}/recommendations"): {"limit": 5, "seed": 1},
+        ("PUT", "/api/v1/recommendations/settings"): {"half_life_days": 14},
         ("POST", "/api/v1/smart-tags"): {
             "name": "A智能标签",
             "tag_id": b["tag_id"],

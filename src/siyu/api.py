@@ -18,6 +18,7 @@ from siyu.groups import endpoints as groups
 from siyu.groups import links as group_links
 from siyu.imports import endpoints as imports
 from siyu.jobs import endpoints as jobs
+from siyu.recommend import endpoints as recommend
 from siyu.scoring import endpoints as scoring
 from siyu.scripts import endpoints as scripts
 from siyu.segments import endpoints as segments
@@ -47,6 +48,7 @@ private.include_router(smart_tags.router)
 private.include_router(groups.router)
 private.include_router(content.router)
 private.include_router(scripts.router)
+private.include_router(recommend.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)

@@ -28,6 +28,7 @@ from siyu.events.models import Event
 from siyu.groups.models import ChatGroup, ChatGroupHelper, ChatGroupMember, GroupCode, GroupCodeDay
 from siyu.imports.models import ContactImport
 from siyu.jobs.models import CronTick, Job
+from siyu.recommend.models import ContactContentAffinity, ContactContentSeen, ContentReach, RecommendSettings
 from siyu.scoring.models import ContactScore, ScoringSettings
 from siyu.scripts.models import ScriptUse
 from siyu.segments.models import Segment, SegmentMember, SegmentSizeDay
@@ -53,6 +54,8 @@ __all__ = [
     "ChatGroupHelper",
     "ChatGroupMember",
     "Contact",
+    "ContactContentAffinity",
+    "ContactContentSeen",
     "ContactDirty",
     "ContactEventDay",
     "ContactEventStat",
@@ -64,6 +67,7 @@ __all__ = [
     "ContentItemTag",
     "ContentPush",
     "ContentPushRecipient",
+    "ContentReach",
     "ContentTag",
     "ContentTagGroup",
     "ContentVersion",
@@ -76,6 +80,7 @@ __all__ = [
     "Job",
     "Note",
     "OwnerChange",
+    "RecommendSettings",
     "ScoringSettings",
     "ScriptUse",
     "Segment",

@@ -73,6 +73,12 @@ def row(db: Database, contact: int) -> ContactScore:
     return found
 
 
+def reasons(db: Database, workspace_id: int, contact: int) -> dict[str, list[str]]:
+    """Why, as the API and the console show it: built on read (runs store only the numbers)."""
+    with db.transaction(write=False) as session:
+        return service.reasons_for(session, workspace_id, contact)
+
+
 def rows(db: Database, workspace_id: int) -> dict[int, tuple[Any, ...]]:
     """Every score row of the workspace, without computed_at: what two runs must agree on."""
     with db.transaction(write=False) as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from scoring_helpers import SHANGHAI, contact_id, event, mount_scoring, row, score, send
+from scoring_helpers import SHANGHAI, contact_id, event, mount_scoring, reasons, row, score, send
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,7 @@ def test_decay_numbers_are_exact(tenant, db, clock) -> None:
     # 10 + 10×2×0.5 + 15×0.25 + 2×0.5^(3/7) = 20 + 3.75 + 1.48599... = 25.24
     assert found.intention_score == 25.24
     assert found.intention_level == "weak"
-    assert found.reasons["intention"] == [
+    assert reasons(db, ws, me)["intention"] == [
         "intention 25.24 = consulted ×3 (30 → 20 after decay) + viewed a price ×1 (15 → 3.75 after decay)"
         " + viewed content ×1 (2 → 1.49 after decay)",
         "weak: 25.24 ≥ 10, below strong at 40 (points halve every 7 days)",
@@ -54,7 +54,7 @@ def test_decay_numbers_are_exact(tenant, db, clock) -> None:
     score(db, ws, clock.now)
     assert row(db, me).intention_score == 47.62
     assert row(db, me).intention_level == "strong"
-    assert row(db, me).reasons["intention"][1] == "strong: 47.62 ≥ 40 (points halve every 7 days)"
+    assert reasons(db, ws, me)["intention"][1] == "strong: 47.62 ≥ 40 (points halve every 7 days)"
 
 
 def test_the_points_model_follows_the_settings(tenant, db, clock) -> None:
@@ -72,7 +72,7 @@ def test_the_points_model_follows_the_settings(tenant, db, clock) -> None:
     me = contact_id(db, ws, 1)
     score(db, ws, clock.now)
     assert (row(db, me).intention_score, row(db, me).intention_level) == (4.0, "none")
-    assert row(db, me).reasons["intention"] == [
+    assert reasons(db, ws, me)["intention"] == [
         "intention 4 = viewed exam content ×1 (8 → 4 after decay)",
         "none: 4 < 5 (points halve every 2 days)",
     ]
@@ -86,4 +86,4 @@ def test_buyers_and_quiet_people(tenant, db, clock) -> None:
     score(db, ws, clock.now)
     assert (row(db, buyer).intention_score, row(db, buyer).intention_level) == (None, None)
     assert (row(db, quiet).intention_score, row(db, quiet).intention_level) == (0.0, "none")
-    assert row(db, quiet).reasons["intention"][0] == "intention 0: no scored events in the last 90 days"
+    assert reasons(db, ws, quiet)["intention"][0] == "intention 0: no scored events in the last 90 days"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scoring_helpers import SHANGHAI, contact_id, event, mount_scoring, row, score, send
+from scoring_helpers import SHANGHAI, contact_id, event, mount_scoring, reasons, row, score, send
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def test_a_contact_moves_through_the_stages_then_goes_quiet(tenant, db, clock) -
     def stage() -> tuple[str | None, list[str]]:
         score(db, ws, clock.now)
         found = row(db, me)
-        return found.lifecycle_stage, found.reasons["lifecycle"]
+        return found.lifecycle_stage, reasons(db, ws, me)["lifecycle"]
 
     assert stage() == ("acquired", ["acquired: added on 2026-11-23, no engagement yet"])
     send(db, ws, [event(1, "content.viewed", local)])
@@ -59,7 +59,7 @@ def test_silence_counts_from_the_day_added_when_nothing_happened(tenant, db, clo
     clock.advance(days=31)
     score(db, ws, clock.now)
     assert row(db, me).lifecycle_stage == "at_risk"
-    assert row(db, me).reasons["lifecycle"] == [
+    assert reasons(db, ws, me)["lifecycle"] == [
         "at risk (acquired): no activity since added on 2026-11-23, 31 days ago; at risk after 30 days"
     ]
 

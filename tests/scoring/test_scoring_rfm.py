@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from scoring_helpers import contact_id, event, mount_scoring, row, score, send
+from scoring_helpers import contact_id, event, mount_scoring, reasons, row, score, send
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,7 @@ def test_quintiles_scores_tiers_and_reasons(tenant, db, clock) -> None:
     assert cuts["monetary_yuan"] == [100, 400, 900, 1600]
     assert cuts["customers"] == 5
 
-    five = row(db, ids[5]).reasons
+    five = reasons(db, ws, ids[5])
     assert five["rfm"] == [
         "R 5 (last order 10 days ago ≤ 10)",
         "F 5 (5 paid orders > 4)",
@@ -47,11 +47,11 @@ def test_quintiles_scores_tiers_and_reasons(tenant, db, clock) -> None:
     ]
     assert five["value_tier"] == ["tier loyal: R≥4 F≥4 M≥4"]
     assert five["intention"] == ["no intention score: bought (5 × order.paid); it scores people who have not bought"]
-    three = row(db, ids[3]).reasons
+    three = reasons(db, ws, ids[3])
     assert three["rfm"][0] == "R 3 (last order 30 days ago > 20 and ≤ 30)"
     assert three["value_tier"] == ["tier ordinary: any R/F/M"]
-    assert row(db, ids[1]).reasons["value_tier"] == ["tier lost: R≤1"]
-    assert row(db, ids[0]).reasons["rfm"] == ["no RFM scores: no order.paid yet"]
+    assert reasons(db, ws, ids[1])["value_tier"] == ["tier lost: R≤1"]
+    assert reasons(db, ws, ids[0])["rfm"] == ["no RFM scores: no order.paid yet"]
     assert (row(db, ids[0]).intention_score, row(db, ids[0]).intention_level) == (2.0, "none")
 
 
@@ -65,7 +65,7 @@ def test_an_incremental_run_scores_against_the_stored_cut_points(tenant, db, clo
     assert score(db, ws, clock.now, [newcomer]) == 1
     assert tenant.client.get("/api/v1/scoring/settings").json()["rfm_cuts"] == before
     assert (row(db, newcomer).r_score, row(db, newcomer).f_score, row(db, newcomer).m_score) == (5, 1, 3)
-    assert row(db, newcomer).reasons["rfm"][2] == "M 3 (net paid ¥450.00 > ¥400.00 and ≤ ¥900.00)"
+    assert reasons(db, ws, newcomer)["rfm"][2] == "M 3 (net paid ¥450.00 > ¥400.00 and ≤ ¥900.00)"
     # The others keep what the full run gave them until the next full run.
     assert row(db, ids[5]).r_score == 5
     score(db, ws, clock.now)
@@ -100,10 +100,10 @@ def test_refunds_lower_monetary_and_fixed_cuts_replace_quintiles(tenant, db, clo
     score(db, ws, now)
     found = row(db, me)
     assert (found.r_score, found.f_score, found.m_score) == (5, 2, 3)
-    assert found.reasons["rfm"] == [
+    assert reasons(db, ws, me)["rfm"] == [
         "R 5 (last order 3 days ago ≤ 7)",
         "F 2 (2 paid orders > 1 and ≤ 2)",
         "M 3 (net paid ¥600.00, ¥199.50 refunded > ¥300.00 and ≤ ¥800.00)",
     ]
     assert found.value_tier == "high_quality"
-    assert found.reasons["value_tier"] == ["tier high_quality: M≥3"]
+    assert reasons(db, ws, me)["value_tier"] == ["tier high_quality: M≥3"]

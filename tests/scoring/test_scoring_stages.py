@@ -4,7 +4,7 @@ segment membership; the furthest stage reached wins."""
 from __future__ import annotations
 
 import pytest
-from scoring_helpers import contact_id, event, mount_scoring, row, score, send
+from scoring_helpers import contact_id, event, mount_scoring, reasons, row, score, send
 from sqlalchemy import delete
 
 from siyu.segments.models import Segment, SegmentMember
@@ -66,19 +66,19 @@ def test_stages_by_event_property_and_segment(tenant, db, clock) -> None:
     score(db, ws, now)
     stages = {n: row(db, c).transaction_stage for n, c in ids.items()}
     assert stages == {1: "registered", 2: "studying", 3: None, 4: "examined", 5: "certified", 6: "examined"}
-    assert row(db, ids[1]).reasons["transaction_stage"] == [
+    assert reasons(db, ws, ids[1])["transaction_stage"] == [
         "stage 已报名 (registered): course.registered on 2026-11-23"
     ]
-    assert row(db, ids[2]).reasons["transaction_stage"] == [
+    assert reasons(db, ws, ids[2])["transaction_stage"] == [
         "stage 学习中 (studying): in segment '在读学员' on 2026-11-23"
     ]
-    assert row(db, ids[3]).reasons["transaction_stage"] == [
+    assert reasons(db, ws, ids[3])["transaction_stage"] == [
         "no stage reached: the first, '已报名', is reached by course.registered"
     ]
-    assert row(db, ids[4]).reasons["transaction_stage"] == [
+    assert reasons(db, ws, ids[4])["transaction_stage"] == [
         "stage 已考试 (examined): exam.taken with passed = true on 2026-11-23"
     ]
-    assert row(db, ids[6]).reasons["transaction_stage"] == [
+    assert reasons(db, ws, ids[6])["transaction_stage"] == [
         "stage 已考试 (examined): exam.taken with score = 100 on 2026-11-23"
     ]
 

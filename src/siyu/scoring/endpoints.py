@@ -85,7 +85,10 @@ def contact_scores(contact_id: int, session: ReadSession, principal: ReadContact
     contact = contacts.get_contact(session, principal, contact_id)
     row = service.scores(session, contact.id)
     if row is not None:
-        return ContactScoresRead.model_validate(row)
+        # Runs store the numbers; the reasons are built now, as of the row's computed_at.
+        reasons = service.reasons_for(session, principal.workspace_id, contact.id, row.computed_at)
+        read = ContactScoresRead.model_validate(row)
+        return read.model_copy(update={"reasons": reasons})
     fresh = service.evaluate(session, principal.workspace_id, contact.id, now=utcnow())
     if fresh is None:  # pragma: no cover - get_contact returned a live contact
         raise AssertionError(f"contact {contact.id} could not be scored")

@@ -10,9 +10,39 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import ColumnElement, String, case, delete, func, insert, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ColumnElement,
+    Date,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import ContactEventDay, ContactEventStat
@@ -21,7 +51,7 @@ from siyu.events.models import Event
 from siyu.kit.sql import sqlite_datetime
 from siyu.scoring.config import ScoringConfig, StageTrigger
 from siyu.scoring.models import ContactScore
-from siyu.scoring.rules import Facts, LocalDays
+from siyu.scoring.rules import INTENTION_SCALE, Facts, LocalDays, RfmCuts
 from siyu.segments.models import Segment, SegmentMember
 
 CHUNK = 5000  # contact ids per IN (...): well under SQLite's bound-variable limit
@@ -210,13 +240,18 @@ SCORE_COLUMNS = (
     "reasons",
 )
 _INSERTED = (*SCORE_COLUMNS, "computed_at")
+# What a full run compares to leave a row alone when nothing changed.
+_VALUES = SCORE_COLUMNS[2:-1]
 _SQLITE_INSERT = f"INSERT INTO contact_score ({', '.join(_INSERTED)}) VALUES ({', '.join('?' for _ in _INSERTED)})"
 
 
 def delete_scores(session: Session, workspace_id: int, contact_ids: Collection[int] | None) -> None:
     session.execute(
         delete(ContactScore)
-        .where(ContactScore.workspace_id == workspace_id, *_only(ContactScore.contact_id, contact_ids))
+        .where(
+            _in_workspace(ContactScore.workspace_id, workspace_id, contact_ids),
+            *_only(ContactScore.contact_id, contact_ids),
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -236,3 +271,324 @@ def insert_scores(session: Session, rows: list[tuple[Any, ...]], computed_at: dt
         insert(ContactScore),
         [{**dict(zip(SCORE_COLUMNS, row, strict=True)), "computed_at": computed_at} for row in rows],
     )
+
+
+# --- the set-based full run ---------------------------------------------------------------------
+
+
+def customer_values(session: Session, facts: Any) -> list[tuple[int, Any, int]]:
+    """(paid orders, last paid order as the driver returns it, net paid cents) of every live customer in
+    `facts` (full_facts): the narrow read the quintile cut points are taken from."""
+    c = facts.c
+    query = select(c.orders, _raw(c.last_order_at), c.net_cents).where(c.orders > 0, c.last_order_at.is_not(None))
+    return [(int(n), last, int(net)) for n, last, net in session.execute(query)]
+
+
+_SQLITE_FACTS = "scoring_facts"
+
+
+def full_facts(session: Session, workspace_id: int, config: ScoringConfig, *, materialize: bool = True) -> Any:
+    """Every live contact's lifecycle and RFM facts from one grouped read of the computed properties:
+    contact_id, added_at, last_active_at, first_engaged_at, advocacy, orders, last_order_at, net_cents.
+
+    With `materialize` on SQLite a temp table keyed by contact (read twice: cut points, then scores;
+    drop_full_run_tables drops it), else a subquery."""
+    stat, life, rfm = ContactEventStat, config.lifecycle, config.rfm
+    engagement, advocate = list(life.engagement_events), list(life.advocate_events)
+    active = sorted({*engagement, *advocate, rfm.order_event})
+    is_order = stat.event_type == rfm.order_event
+    per_contact = (
+        select(
+            stat.contact_id.label("contact_id"),
+            func.max(case((stat.event_type.in_(active), stat.last_at))).label("last_active_at"),
+            func.min(case((stat.event_type.in_(engagement), stat.first_at))).label("first_engaged_at"),
+            func.sum(case((stat.event_type.in_(advocate), stat.count), else_=0)).label("advocacy"),
+            func.sum(case((is_order, stat.count), else_=0)).label("orders"),
+            func.max(case((is_order, stat.last_at))).label("last_order_at"),
+            func.sum(
+                case(
+                    (is_order, stat.amount_cents),
+                    (stat.event_type == rfm.refund_event, -stat.amount_cents),
+                    else_=0,
+                )
+            ).label("net_cents"),
+        )
+        .where(stat.workspace_id == workspace_id, stat.event_type.in_(sorted({*active, rfm.refund_event})))
+        .group_by(stat.contact_id)
+        .subquery("per_contact")
+    )
+    a = per_contact.c
+    query = (
+        select(
+            Contact.id.label("contact_id"),
+            Contact.created_at.label("added_at"),
+            a.last_active_at,
+            a.first_engaged_at,
+            func.coalesce(a.advocacy, 0).label("advocacy"),
+            func.coalesce(a.orders, 0).label("orders"),
+            a.last_order_at,
+            func.coalesce(a.net_cents, 0).label("net_cents"),
+        )
+        .select_from(Contact)
+        .outerjoin(per_contact, a.contact_id == Contact.id)
+        .where(Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None))
+    )
+    if not materialize or session.get_bind().dialect.name != "sqlite":
+        return query.subquery("facts")
+    connection = session.connection()
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_FACTS}")
+    connection.exec_driver_sql(
+        f"CREATE TEMP TABLE {_SQLITE_FACTS} (contact_id INTEGER PRIMARY KEY, added_at DATETIME, "
+        "last_active_at DATETIME, first_engaged_at DATETIME, advocacy INTEGER, orders INTEGER, "
+        "last_order_at DATETIME, net_cents INTEGER)"
+    )
+    moment = ContactEventStat.__table__.c.last_at.type
+    table = Table(
+        _SQLITE_FACTS,
+        MetaData(),
+        Column("contact_id", BigInteger),
+        Column("added_at", moment),
+        Column("last_active_at", moment),
+        Column("first_engaged_at", moment),
+        Column("advocacy", BigInteger),
+        Column("orders", BigInteger),
+        Column("last_order_at", moment),
+        Column("net_cents", BigInteger),
+    )
+    connection.execute(insert(table).from_select([c.name for c in table.c], query))
+    return table
+
+
+def _count_above(value: Any, bounds: Sequence[Any]) -> Any:
+    """How many of `bounds` the value is above, as an SQL integer expression."""
+    terms = [case((value > bound, 1), else_=0) for bound in bounds]
+    out: Any = literal(0)
+    for term in terms:
+        out = out + term
+    return out
+
+
+def _half_even_cents(total: Any) -> Any:
+    """centi_points in SQL: billionths of a point -> hundredths, halves to even, symmetric for negatives.
+    Integer division and % truncate toward zero on SQLite and PostgreSQL alike, so work on |total|."""
+    cent = INTENTION_SCALE // 100
+    magnitude = case((total < 0, -total), else_=total)
+    whole = magnitude // cent
+    rest = magnitude % cent
+    bump = case((or_(rest * 2 > cent, and_(rest * 2 == cent, whole % 2 == 1)), 1), else_=0)
+    return case((total < 0, -(whole + bump)), else_=whole + bump)
+
+
+def insert_all_scores(
+    session: Session,
+    workspace_id: int,
+    config: ScoringConfig,
+    facts: Any,
+    cuts: RfmCuts,
+    bounds: DayBounds,
+    factors: dict[str, list[int]],
+    today: int,
+    computed_at: dt.datetime,
+) -> int:
+    """Every live contact's row in one INSERT ... SELECT (an upsert; merged contacts' rows go): RFM,
+    tier, lifecycle and intention as CASE expressions over one grouped read of the computed properties,
+    the cut points and day boundaries as parameters. Reasons are not stored ({}):
+    service.reasons_for explains a contact when asked."""
+    dialect = session.get_bind().dialect.name
+    life = config.lifecycle
+    intention = _intention_totals(workspace_id, factors, today, dialect)
+    if dialect == "sqlite":
+        intention = _sqlite_materialized(session, intention)
+    a = facts.c
+    orders = a.orders
+    customer = and_(orders > 0, a.last_order_at.is_not(None))
+    r = 5 - _count_above_time(a.last_order_at, [bounds.start(today - c) for c in cuts.recency_days])
+    f = 1 + _count_above(orders, list(cuts.frequency))
+    m = 1 + _count_above(a.net_cents, list(cuts.monetary_cents))
+    since = func.coalesce(a.last_active_at, a.added_at)
+    base = case(
+        (and_(customer, a.advocacy >= life.advocate_min_events), "advocate"),
+        (and_(customer, orders >= life.repeat_min_orders), "repeat_customer"),
+        (customer, "customer"),
+        (a.first_engaged_at.is_not(None), "activated"),
+        else_="acquired",
+    )
+    stage = case(
+        (since < bounds.start(today - life.churned_after_days + 1), "churned"),
+        (since < bounds.start(today - life.at_risk_after_days + 1), "at_risk"),
+        else_=base,
+    )
+    inner = (
+        select(
+            a.contact_id,
+            stage.label("lifecycle_stage"),
+            case((customer, r)).label("r_score"),
+            case((customer, f)).label("f_score"),
+            case((customer, m)).label("m_score"),
+            case((customer, None), else_=_half_even_cents(func.coalesce(intention.c.total, 0))).label("cents"),
+        )
+        .select_from(facts)
+        .outerjoin(intention, intention.c.contact_id == a.contact_id)
+        .subquery("scored")
+    )
+    s = inner.c
+    tier = case(
+        *[
+            (
+                and_(
+                    s.r_score.between(rule.r_min, rule.r_max),
+                    s.f_score.between(rule.f_min, rule.f_max),
+                    s.m_score.between(rule.m_min, rule.m_max),
+                ),
+                rule.tier,
+            )
+            for rule in config.value_tiers
+        ],
+        else_=None,
+    )
+    score = cast(s.cents, Float) / literal(100.0, Float)
+    level = case(
+        (s.cents.is_(None), None),
+        (score >= config.intention.strong_threshold, "strong"),
+        (score >= config.intention.weak_threshold, "weak"),
+        else_="none",
+    )
+    empty = literal_column("'{}'") if dialect == "sqlite" else cast(literal_column("'{}'"), JSON)
+    columns = [*SCORE_COLUMNS, "computed_at"]
+    rows = select(
+        literal(workspace_id, BigInteger),
+        s.contact_id,
+        s.lifecycle_stage,
+        s.r_score,
+        s.f_score,
+        s.m_score,
+        tier,
+        score,
+        level,
+        literal(None, String),
+        empty,
+        literal(computed_at, ContactScore.__table__.c.computed_at.type),
+    )
+    # An upsert that writes only the rows whose values changed (their computed_at moves with them):
+    # within a local day an hourly run changes almost nothing, and deleting and inserting a million
+    # rows with their index entries is most of the cost of a run.
+    upsert = (sqlite_insert if dialect == "sqlite" else pg_insert)(ContactScore)
+    statement = upsert.from_select(columns, rows.where(s.contact_id.is_not(None)))  # WHERE: SQLite's upsert
+    target, excluded = ContactScore.__table__.c, statement.excluded
+    changed = [target[name].is_distinct_from(excluded[name]) for name in _VALUES]
+    changed.append(cast(target.reasons, Text).is_distinct_from(cast(excluded.reasons, Text)))
+    statement = statement.on_conflict_do_update(
+        index_elements=[ContactScore.contact_id],
+        set_={name: excluded[name] for name in columns if name != "contact_id"},
+        where=or_(*changed),
+    )
+    session.execute(statement)
+    drop_full_run_tables(session)
+    # Contacts merged away since the last run lose their row (deleted contacts lost it by cascade).
+    merged = select(Contact.id).where(Contact.workspace_id == workspace_id, Contact.merged_into_id.is_not(None))
+    session.execute(
+        delete(ContactScore).where(ContactScore.contact_id.in_(merged)).execution_options(synchronize_session=False)
+    )
+    written = session.scalar(select(func.count()).where(ContactScore.workspace_id == workspace_id))
+    return int(written or 0)
+
+
+def _count_above_time(value: Any, starts: Sequence[dt.datetime]) -> Any:
+    """How many of the UTC instants `value` is before: a day before local day D is an instant before D's start."""
+    out: Any = literal(0)
+    for start in starts:
+        out = out + case((value < literal(start, ContactEventStat.__table__.c.last_at.type), 1), else_=0)
+    return out
+
+
+def _intention_totals(workspace_id: int, factors: dict[str, list[int]], today: int, dialect: str) -> Any:
+    """contact_id, total: Σ count × factor over the scored types' daily counts within the window."""
+    day = ContactEventDay
+    rows = [
+        (event_type, dt.date.fromordinal(today - age), factor)
+        for event_type, by_age in factors.items()
+        for age, factor in enumerate(by_age)
+        if factor
+    ]
+    if not rows:
+        return (
+            select(day.contact_id.label("contact_id"), literal(0, BigInteger).label("total"))
+            .where(false())
+            .subquery("intention")
+        )
+    weights = (
+        values(
+            column("event_type", String),
+            column("day", Date),
+            column("factor", BigInteger),
+            name="w",
+            literal_binds=True,
+        )
+        .data(rows)
+        .cte("w")
+    )
+    on_day = cast(weights.c.day, Date) if dialect == "postgresql" else weights.c.day
+    return (
+        select(
+            day.contact_id.label("contact_id"), cast(func.sum(day.count * weights.c.factor), BigInteger).label("total")
+        )
+        .select_from(weights)
+        .join(day, and_(day.event_type == weights.c.event_type, day.day == on_day))
+        .where(day.workspace_id == workspace_id)
+        .group_by(day.contact_id)
+        .subquery("intention")
+    )
+
+
+_SQLITE_TOTALS = "scoring_intention_totals"
+
+
+def _sqlite_materialized(session: Session, totals: Any) -> Any:
+    """SQLite plans the grouped daily counts badly inside the big INSERT (it builds an automatic index
+    over contact_event_day): run it alone with automatic indexes off into a temp table keyed by contact."""
+    connection = session.connection()
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_TOTALS}")
+    connection.exec_driver_sql(f"CREATE TEMP TABLE {_SQLITE_TOTALS} (contact_id INTEGER PRIMARY KEY, total INTEGER)")
+    automatic = connection.exec_driver_sql("PRAGMA automatic_index").scalar()
+    connection.exec_driver_sql("PRAGMA automatic_index = OFF")
+    try:
+        table = Table(_SQLITE_TOTALS, MetaData(), Column("contact_id", BigInteger), Column("total", BigInteger))
+        connection.execute(
+            insert(table).from_select(["contact_id", "total"], select(totals.c.contact_id, totals.c.total))
+        )
+    finally:
+        connection.exec_driver_sql(f"PRAGMA automatic_index = {1 if automatic else 0}")
+    return table
+
+
+def drop_full_run_tables(session: Session) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        for name in (_SQLITE_TOTALS, _SQLITE_FACTS):
+            session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def set_transaction_stages(session: Session, workspace_id: int, stages: dict[int, str]) -> None:
+    if not stages:
+        return
+    table = ContactScore.__table__
+    session.execute(
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.workspace_id == workspace_id, table.c.contact_id == bindparam("cid"))
+        .values(transaction_stage=bindparam("stage")),
+        [{"cid": contact_id, "stage": stage} for contact_id, stage in stages.items()],
+    )
+
+
+class DayBounds:
+    """The UTC instant each local day starts, in a time zone (cached)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[int, dt.datetime] = {}
+
+    def start(self, ordinal: int) -> dt.datetime:
+        found = self._cache.get(ordinal)
+        if found is None:
+            local = dt.datetime.combine(dt.date.fromordinal(ordinal), dt.time(0), tzinfo=self.tz)
+            found = self._cache[ordinal] = local.astimezone(dt.UTC)
+        return found

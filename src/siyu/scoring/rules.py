@@ -179,6 +179,11 @@ def _progress(facts: Facts, config: LifecycleConfig) -> tuple[str, str]:
 # --- RFM and value tiers ------------------------------------------------------------------------
 
 
+def quintile_ranks(n: int) -> tuple[int, ...]:
+    """0-based positions of the four cut points among n sorted values (nearest rank ceil(k*n/5))."""
+    return tuple(math.ceil(k * n / 5) - 1 for k in range(1, 5)) if n else ()
+
+
 def quintile_cuts(values: Sequence[int]) -> tuple[int, ...]:
     """Nearest-rank 20th, 40th, 60th and 80th percentiles: the k-th cut is the value at rank ceil(k*n/5).
 
@@ -246,45 +251,75 @@ def decay_weight(age_days: int, half_life_days: float) -> float:
     return float(0.5 ** (max(age_days, 0) / half_life_days))
 
 
+INTENTION_SCALE = 10**9  # intention sums are kept in billionths of a point, as integers
+_CENT = INTENTION_SCALE // 100
+
+
+def intention_factors(config: IntentionConfig, weights: Sequence[float]) -> dict[str, list[int]]:
+    """Per scored event type, per age in local days within the window: round(points × weight × 10^9).
+
+    One event of that type and age adds this many billionths of a point. Integers sum exactly in any
+    order and on any database, so the bulk SQL run, an incremental run and the one-contact path agree.
+    """
+    return {
+        rule.event_type: [round(rule.points * weight * INTENTION_SCALE) for weight in weights] for rule in config.rules
+    }
+
+
+def centi_points(total: int) -> int:
+    """Billionths of a point -> hundredths, halves to even (symmetric for negative totals)."""
+    magnitude = abs(total)
+    whole, rest = divmod(magnitude, _CENT)
+    if rest * 2 > _CENT or (rest * 2 == _CENT and whole % 2 == 1):
+        whole += 1
+    return whole if total >= 0 else -whole
+
+
+def intention_level(score: float, config: IntentionConfig) -> str:
+    if score >= config.strong_threshold:
+        return "strong"
+    return "weak" if score >= config.weak_threshold else "none"
+
+
 def intention(
-    days: Sequence[tuple[str, int, int]], config: IntentionConfig, weights: Sequence[float]
+    days: Sequence[tuple[str, int, int]], config: IntentionConfig, factors: dict[str, list[int]]
 ) -> tuple[float, str, list[str]]:
     """Score, level and reasons from (event type, age in local days, count) rows within the window;
-    weights[age] is decay_weight(age, half-life) for every age in the window.
+    factors as intention_factors gives them.
 
-    Sums are math.fsum, exact whatever order the rows come in, so an incremental run and a full run
-    round to the same two decimals.
+    score = Σ count × factor (exact integers) in hundredths, halves to even: the same whatever order
+    the rows come in, so an incremental run, a full run and the explanation agree.
     """
-    points = config.points
-    window = len(weights)
-    terms: dict[str, list[float]] = {}
+    totals: dict[str, int] = {}
     counts: dict[str, int] = {}
     for event_type, age, count in days:
-        if age >= window or event_type not in points:
+        found = factors.get(event_type)
+        if found is None or age >= len(found):
             continue
-        terms.setdefault(event_type, []).append(points[event_type] * count * weights[max(age, 0)])
+        totals[event_type] = totals.get(event_type, 0) + count * found[max(age, 0)]
         counts[event_type] = counts.get(event_type, 0) + count
-    score = round(math.fsum(t for values in terms.values() for t in values), 2) + 0.0  # no -0.0
-    if not terms:
+    score = centi_points(sum(totals.values())) / 100
+    if not totals:
         summary = f"intention 0: no scored events in the last {config.window_days} days"
     else:
-        labels = config.labels
+        labels, points = config.labels, config.points
         parts = sorted(
-            (round(math.fsum(values), 2), labels[event_type], counts[event_type], points[event_type])
-            for event_type, values in terms.items()
+            (centi_points(total) / 100, labels[event_type], counts[event_type], points[event_type])
+            for event_type, total in totals.items()
         )
         parts.sort(key=lambda p: -p[0])  # stable: equal contributions stay in label order
         summary = f"intention {number(score)} = " + " + ".join(
             f"{label} ×{count} ({number(rule_points * count)} → {number(decayed)} after decay)"
             for decayed, label, count, rule_points in parts
         )
-    if score >= config.strong_threshold:
-        level, why = "strong", f"strong: {number(score)} ≥ {number(config.strong_threshold)}"
-    elif score >= config.weak_threshold:
+    level = intention_level(score, config)
+    if level == "strong":
+        why = f"strong: {number(score)} ≥ {number(config.strong_threshold)}"
+    elif level == "weak":
         strong = number(config.strong_threshold)
-        level, why = "weak", f"weak: {number(score)} ≥ {number(config.weak_threshold)}, below strong at {strong}"
+        why = f"weak: {number(score)} ≥ {number(config.weak_threshold)}, below strong at {strong}"
     else:
-        level, why = "none", f"none: {number(score)} < {number(config.weak_threshold)}"
+        why = f"none: {number(score)} < {number(config.weak_threshold)}"
     return score, level, [summary, f"{why} (points halve every {number(config.half_life_days)} days)"]
 
 
@@ -328,15 +363,19 @@ __all__ = [
     "RfmCuts",
     "StageHit",
     "bought",
+    "centi_points",
     "day_text",
     "days_ago",
     "decay",
     "decay_weight",
     "intention",
+    "intention_factors",
+    "intention_level",
     "lifecycle",
     "local_day",
     "number",
     "quintile_cuts",
+    "quintile_ranks",
     "rfm",
     "score_down",
     "score_up",

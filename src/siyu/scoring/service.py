@@ -82,19 +82,37 @@ def _check_segments(session: Session, workspace_id: int, config: ScoringConfig) 
         )
 
 
-# --- recompute ----------------------------------------------------------------------------------
+# --- recompute ---------------------------------------------------------------------------------
 
 
 def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[int] | None, now: dt.datetime) -> int:
     """Scores the whole workspace (contact_ids None; also refreshes the RFM cut points) or only the
-    given contacts. Ids merged away lose their row and their survivor is scored. Returns rows written."""
+    given contacts. Ids merged away lose their row and their survivor is scored. Returns rows written.
+
+    A full run is set-based: the cut points from one narrow read of the customers, then one
+    INSERT ... SELECT (repository.insert_all_scores). An incremental run scores its contacts in Python
+    with the rules the explanation uses; tests/scoring hold the two to the same rows. Neither stores
+    the reasons (`reasons` is {}): reasons_for explains a contact when the API or the console asks.
+    """
     run = _Run(session, workspace_id, now)
     if contact_ids is None:
-        facts = repository.facts(session, workspace_id, run.config, None, run.days)
-        rows = run.score(_store_cuts(run, facts), facts, None)
-        repository.delete_scores(session, workspace_id, None)
-        repository.insert_scores(session, rows, run.now)
-        return len(rows)
+        facts = repository.full_facts(session, workspace_id, run.config)
+        full_cuts = _store_cuts(run, _population_cuts(run, facts))
+        written = repository.insert_all_scores(
+            session,
+            workspace_id,
+            run.config,
+            facts,
+            full_cuts.with_fixed(run.config.rfm),
+            run.bounds,
+            run.factors,
+            run.today,
+            run.now,
+        )
+        if run.config.transaction_stages:
+            stages = {contact_id: key for contact_id, (key, _) in run.stages(None).items() if key is not None}
+            repository.set_transaction_stages(session, workspace_id, stages)
+        return written
 
     ids = _with_survivors(session, workspace_id, contact_ids)
     cuts: RfmCuts | None = stored_cuts(session, workspace_id)
@@ -103,8 +121,8 @@ def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[in
         facts = repository.facts(session, workspace_id, run.config, chunk, run.days)
         if cuts is None and any(f.orders for f in facts):
             # No full run yet: the cut points come from the whole population once, and are kept.
-            cuts = _store_cuts(run, repository.facts(session, workspace_id, run.config, None, run.days))
-        rows = run.score(cuts, facts, chunk)
+            cuts = _store_cuts(run, _population_cuts(run))
+        rows = run.score(cuts, facts, chunk, explain=False)
         repository.delete_scores(session, workspace_id, chunk)
         repository.insert_scores(session, rows, run.now)
         written += len(rows)
@@ -112,17 +130,34 @@ def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[in
 
 
 def evaluate(session: Session, workspace_id: int, contact_id: int, *, now: dt.datetime) -> dict[str, Any] | None:
-    """One contact's scores as recompute would write them, without writing (a contact not scored yet)."""
+    """One contact's scores as recompute would write them, with the reasons, without writing."""
     run = _Run(session, workspace_id, now)
     facts = repository.facts(session, workspace_id, run.config, [contact_id], run.days)
     cuts = stored_cuts(session, workspace_id)
     if cuts is None and any(f.orders for f in facts):
-        population = repository.facts(session, workspace_id, run.config, None, run.days)
-        cuts = _cuts_of([f for f in population if f.orders], run.today)
-    rows = run.score(cuts, facts, [contact_id])
+        cuts = _population_cuts(run)
+    rows = run.score(cuts, facts, [contact_id], explain=True)
     if not rows:
         return None
     return {**dict(zip(repository.SCORE_COLUMNS, rows[0], strict=True)), "computed_at": run.now}
+
+
+def reasons_for(
+    session: Session, workspace_id: int, contact_id: int, now: dt.datetime | None = None
+) -> dict[str, list[str]]:
+    """Why the models say what they say of one contact, per model, in plain words:
+    {"lifecycle": [...], "rfm": [...], "value_tier": [...], "intention": [...], "transaction_stage": [...]}.
+
+    Built on read by evaluate() (runs store only the numbers). `now` None: as of the contact's stored
+    row (its computed_at), so the reasons explain the stored scores; without a row, as of now.
+    {} for a contact that is not a live contact of the workspace.
+    """
+    if now is None:
+        row = session.get(ContactScore, contact_id)
+        stored = row is not None and row.workspace_id == workspace_id
+        now = row.computed_at if stored and row is not None else utcnow()
+    found = evaluate(session, workspace_id, contact_id, now=now)
+    return dict(found["reasons"]) if found is not None else {}
 
 
 def stored_cuts(session: Session, workspace_id: int) -> RfmCuts | None:
@@ -149,6 +184,8 @@ def _with_survivors(session: Session, workspace_id: int, contact_ids: Collection
 
 
 def _cuts_of(customers: list[Facts], today: int) -> RfmCuts:
+    """The quintile cut points of these customers (the plain definition; _population_cuts reads them
+    from the database the same way)."""
     return RfmCuts(
         recency_days=rules.quintile_cuts([today - f.last_order_day for f in customers if f.last_order_day]),
         frequency=rules.quintile_cuts([f.orders for f in customers]),
@@ -157,8 +194,25 @@ def _cuts_of(customers: list[Facts], today: int) -> RfmCuts:
     )
 
 
-def _store_cuts(run: _Run, facts: list[Facts]) -> RfmCuts:
-    cuts = _cuts_of([f for f in facts if f.orders], run.today)
+def _population_cuts(run: _Run, facts: Any = None) -> RfmCuts:
+    """Quintile cut points of every live customer from one narrow read. Recency sorts the last-order
+    timestamps newest first (local days follow UTC time), so only the four picked ones are converted."""
+    if facts is None:
+        facts = repository.full_facts(run.session, run.workspace_id, run.config, materialize=False)
+    customers = repository.customer_values(run.session, facts)
+    ranks = rules.quintile_ranks(len(customers))
+    orders = sorted(c[0] for c in customers)
+    nets = sorted(c[2] for c in customers)
+    latest = sorted((c[1] for c in customers), reverse=True)
+    return RfmCuts(
+        recency_days=tuple(run.today - run.days(latest[k]) for k in ranks),  # type: ignore[operator]
+        frequency=tuple(orders[k] for k in ranks),
+        monetary_cents=tuple(nets[k] for k in ranks),
+        customers=len(customers),
+    )
+
+
+def _store_cuts(run: _Run, cuts: RfmCuts) -> RfmCuts:
     row = run.session.get(ScoringSettings, run.workspace_id)
     if row is None:
         row = ScoringSettings(workspace_id=run.workspace_id, config=None, updated_at=run.now)
@@ -169,23 +223,22 @@ def _store_cuts(run: _Run, facts: list[Facts]) -> RfmCuts:
 
 
 class _Run:
-    """What one run needs besides the facts: the settings, today's local day, the decay weights."""
+    """What one run needs besides the facts: the settings, today's local day, the decay factors."""
 
     def __init__(self, session: Session, workspace_id: int, now: dt.datetime) -> None:
         self.session, self.workspace_id, self.now = session, workspace_id, ensure_utc(now)
         tz: ZoneInfo = workspace_timezone(session, workspace_id)
         self.config = load_config(session, workspace_id)
         self.days = LocalDays(tz)
+        self.bounds = repository.DayBounds(tz)
         self.today = rules.local_day(self.now, tz).toordinal()
         intention = self.config.intention
-        self.weights = [rules.decay_weight(age, intention.half_life_days) for age in range(intention.window_days)]
+        weights = [rules.decay_weight(age, intention.half_life_days) for age in range(intention.window_days)]
+        self.factors = rules.intention_factors(intention, weights)
 
-    def score(
-        self, cuts: RfmCuts | None, facts: list[Facts], contact_ids: Collection[int] | None
-    ) -> list[tuple[Any, ...]]:
-        """One contact_score row per contact (repository.SCORE_COLUMNS order), reasons as a dict."""
-        session, workspace_id, config, today = self.session, self.workspace_id, self.config, self.today
-        days = repository.intention_days(session, workspace_id, config, today, contact_ids)
+    def stages(self, contact_ids: Collection[int] | None) -> dict[int, tuple[str | None, list[str]]]:
+        """Each contact that met a trigger: its furthest transaction stage and the reason."""
+        session, workspace_id, config = self.session, self.workspace_id, self.config
         names = repository.segment_names(session, workspace_id, config.segment_ids())
         hits: dict[int, list[StageHit]] = {}
         for index, stage in enumerate(config.transaction_stages):
@@ -194,10 +247,23 @@ class _Run:
                 met = repository.trigger_hits(session, workspace_id, trigger, contact_ids, self.days)
                 for contact_id, since in met.items():
                     hits.setdefault(contact_id, []).append(StageHit(index, described, since))
+        return {contact_id: rules.transaction_stage(found, config, names) for contact_id, found in hits.items()}
+
+    def score(
+        self, cuts: RfmCuts | None, facts: list[Facts], contact_ids: Collection[int] | None, *, explain: bool
+    ) -> list[tuple[Any, ...]]:
+        """One contact_score row per contact (repository.SCORE_COLUMNS order); reasons as a dict when
+        `explain`, else {} (what runs store)."""
+        session, workspace_id, config, today = self.session, self.workspace_id, self.config, self.today
+        days = repository.intention_days(session, workspace_id, config, today, contact_ids)
+        stages = self.stages(contact_ids) if config.transaction_stages else {}
+        no_stage: tuple[str | None, list[str]] | None = None
+        if config.transaction_stages:
+            names = repository.segment_names(session, workspace_id, config.segment_ids())
+            no_stage = rules.transaction_stage([], config, names)
         effective = cuts.with_fixed(config.rfm) if cuts is not None else None
         no_rfm = [f"no RFM scores: no {config.rfm.order_event} yet"]
         lifecycle, intention, tiers = config.lifecycle, config.intention, config.value_tiers
-        stages = bool(config.transaction_stages)
 
         rows: list[tuple[Any, ...]] = []
         for f in facts:
@@ -215,15 +281,25 @@ class _Run:
             else:
                 reasons["rfm"] = no_rfm
                 score, level, reasons["intention"] = rules.intention(
-                    days.get(f.contact_id, ()), intention, self.weights
+                    days.get(f.contact_id, ()), intention, self.factors
                 )
             transaction_stage = None
-            if stages:
-                transaction_stage, reasons["transaction_stage"] = rules.transaction_stage(
-                    hits.get(f.contact_id, []), config, names
-                )
+            if no_stage is not None:
+                transaction_stage, reasons["transaction_stage"] = stages.get(f.contact_id, no_stage)
             rows.append(
-                (workspace_id, f.contact_id, life_stage, r, fs, m, tier, score, level, transaction_stage, reasons)
+                (
+                    workspace_id,
+                    f.contact_id,
+                    life_stage,
+                    r,
+                    fs,
+                    m,
+                    tier,
+                    score,
+                    level,
+                    transaction_stage,
+                    reasons if explain else {},
+                )
             )
         return rows
 
@@ -233,6 +309,7 @@ __all__ = [
     "REFRESH_CRON",
     "evaluate",
     "load_config",
+    "reasons_for",
     "recompute",
     "save_config",
     "scores",

@@ -34,6 +34,7 @@ from siyu.contacts.models import Contact
 from siyu.errors import Conflict, SiyuError
 from siyu.events.catalog import STANDARD_EVENT_TYPES
 from siyu.kit.time import utcnow
+from siyu.scoring import service as scoring_service
 from siyu.scoring.config import INTENTION_LEVELS, LIFECYCLE_STAGES, TIERS, parse_config
 from siyu.scoring.models import ContactScore, ScoringSettings
 from siyu.segments import service
@@ -713,7 +714,8 @@ def contact_panel(session: Session, request: Request, principal: Principal, cont
     }
     reasons: list[tuple[str, list[str]]] = []
     if score is not None:
-        raw = score.reasons if isinstance(score.reasons, dict) else {}
+        # reasons are worked out on read, as of the scores' computation (bulk runs store none)
+        raw = scoring_service.reasons_for(session, workspace_id, contact_id)
         for key, lines in raw.items():
             found = _reason_lines(lines)
             if found:

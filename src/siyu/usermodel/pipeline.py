@@ -29,6 +29,7 @@ from siyu.computed.dirty import take_dirty
 from siyu.computed.models import ContactDirty, StreamCursor
 from siyu.db import Database
 from siyu.kit.time import utcnow
+from siyu.recommend import portrait as portraits
 from siyu.scoring import service as scoring
 from siyu.segments import service as segments
 from siyu.smarttags import service as smarttags
@@ -94,10 +95,14 @@ def step(
         for e in events
         if e.type == "contact.merged" and isinstance(e.properties.get("merged_contact_id"), int)
     }
-    computed.apply_events(session, workspace_id, [e for e in events if e.contact_id not in survivors], tz)
+    incremental = [e for e in events if e.contact_id not in survivors]
+    computed.apply_events(session, workspace_id, incremental, tz)
+    portraits.apply_content_events(session, workspace_id, incremental)
     if survivors or merged_away:
         computed.forget(session, merged_away)
         computed.rebuild(session, workspace_id, tz, contact_ids=survivors, up_to_seq=events[-1].seq)
+        portraits.forget_portraits(session, workspace_id, merged_away)
+        portraits.rebuild_portraits(session, workspace_id, contact_ids=survivors, up_to_seq=events[-1].seq)
         segments.drop_merged(session, merged_away)
 
     touched = ({e.contact_id for e in events} | set(dirty)) - merged_away
@@ -174,6 +179,7 @@ def rebuild_workspace(session: Session, workspace_id: int, *, now: dt.datetime |
         raise RuntimeError(f"workspace {workspace_id} is being processed by another worker; try again")
     now = now or utcnow()
     read = computed.rebuild(session, workspace_id, contact_ids=None, up_to_seq=cursor.seq)
+    portraits.rebuild_portraits(session, workspace_id, up_to_seq=cursor.seq)
     scoring.recompute(session, workspace_id, contact_ids=None, now=now)
     smarttags.apply_rule_tags(session, workspace_id, among=None, now=now)
     segments.refresh_workspace(session, workspace_id, now=now)
