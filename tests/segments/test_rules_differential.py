@@ -13,6 +13,7 @@ from sqlalchemy import select
 from siyu.auth.principal import Principal
 from siyu.computed import service as computed
 from siyu.computed.models import ContactEventDay, ContactEventStat
+from siyu.events.service import workspace_timezone
 from siyu.segments import service as segments
 from siyu.segments.compiler import matching_contacts
 from siyu.segments.evaluate import matches
@@ -34,7 +35,7 @@ def test_compiled_rules_agree_with_plain_evaluation(db, clock, data) -> None:  #
         principal = Principal(workspace_id=ws, scopes=frozenset())
         write_events(session, world, happenings)
         # the computed properties are built incrementally, in two runs that cut the stream anywhere
-        tz = computed.workspace_timezone(session, ws)
+        tz = workspace_timezone(session, ws)
         cut = data.draw(st.integers(0, len(happenings)))
         stream = computed.read_events(session, ws)
         computed.apply_events(session, ws, stream[:cut], tz)
@@ -69,7 +70,7 @@ def test_incremental_aggregates_equal_a_rebuild(db, clock, data) -> None:  # typ
     with db.transaction() as session:
         world = build_world(session, crowd)
         ws = world.workspace_id
-        tz = computed.workspace_timezone(session, ws)
+        tz = workspace_timezone(session, ws)
         cuts = sorted(data.draw(st.lists(st.integers(0, len(happenings)), max_size=3)))
         start = applied = 0
         for cut in [*cuts, len(happenings)]:

@@ -30,7 +30,7 @@ from siyu.channels.models import (
     CodeStatus,
     TouchSource,
 )
-from siyu.channels.service import bump, get_code, workspace_zone
+from siyu.channels.service import bump, get_code
 from siyu.contacts import repository as contacts_repo
 from siyu.contacts.identities import IdentityError, normalize
 from siyu.contacts.models import Contact
@@ -38,6 +38,7 @@ from siyu.contacts.service import change_owner
 from siyu.errors import Conflict, ValidationFailed, validation_error
 from siyu.events import service as events
 from siyu.events.models import Event
+from siyu.events.service import workspace_timezone
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.staff.models import Staff
 from siyu.tags.models import TagSource
@@ -186,7 +187,7 @@ def record_add(
         raise CodePaused(f"channel code {locked.name!r} is paused and takes no new contacts; resume it first")
     channel = session.get(Channel, locked.channel_id)
     assert channel is not None
-    tz = workspace_zone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
     local = occurred_at.astimezone(tz)
     welcome = (locked.welcome_text, locked.welcome_link_title, locked.welcome_link_url)
 

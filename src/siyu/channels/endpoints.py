@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Annotated
 
-import segno
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
 
@@ -26,6 +24,7 @@ from siyu.channels.schemas import (
     TouchRead,
 )
 from siyu.contacts import service as contacts
+from siyu.kit.qr import public_url, qr_response
 
 router = APIRouter(tags=["channels"])
 
@@ -134,10 +133,8 @@ def code_stats(
     return service.code_stats(session, principal.workspace_id, code_id, date_from, date_to)
 
 
-def _qr(request: Request, session: ReadSession, workspace_id: int, code_id: int) -> segno.QRCode:
-    code = service.get_code(session, workspace_id, code_id)
-    url = str(request.base_url).rstrip("/") + f"/c/{code.slug}"
-    return segno.make(url, error="m", micro=False)
+def _code_url(request: Request, session: ReadSession, workspace_id: int, code_id: int) -> str:
+    return public_url(request, f"/c/{service.get_code(session, workspace_id, code_id).slug}")
 
 
 @router.get(
@@ -153,9 +150,7 @@ def qr_png(
     principal: ReadChannels,
     scale: Annotated[int, Query(ge=1, le=40, description="pixels per module")] = 10,
 ) -> Response:
-    buffer = io.BytesIO()
-    _qr(request, session, principal.workspace_id, code_id).save(buffer, kind="png", scale=scale, border=2)
-    return Response(buffer.getvalue(), media_type="image/png")
+    return qr_response(_code_url(request, session, principal.workspace_id, code_id), "png", scale)
 
 
 @router.get(
@@ -165,9 +160,7 @@ def qr_png(
     summary="The code's QR image (SVG) pointing at its link page",
 )
 def qr_svg(code_id: int, request: Request, session: ReadSession, principal: ReadChannels) -> Response:
-    buffer = io.BytesIO()
-    _qr(request, session, principal.workspace_id, code_id).save(buffer, kind="svg", scale=10, border=2)
-    return Response(buffer.getvalue(), media_type="image/svg+xml")
+    return qr_response(_code_url(request, session, principal.workspace_id, code_id), "svg")
 
 
 @router.get(

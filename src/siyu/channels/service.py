@@ -42,24 +42,17 @@ from siyu.channels.schemas import (
     StaffCount,
 )
 from siyu.errors import Conflict, NotFound, ValidationFailed, validation_error
+from siyu.events.service import workspace_timezone
 from siyu.kit.repository import flush_unique, get_in_workspace
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
 from siyu.tags.models import Tag, TagGroup
-from siyu.workspaces.models import Workspace
 
 MAX_STATS_DAYS = 366
 SLUG_BYTES = 12  # 16 URL-safe characters: 96 random bits
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def workspace_zone(session: Session, workspace_id: int) -> ZoneInfo:
-    name = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
-    if name is None:
-        raise NotFound(f"workspace {workspace_id} not found")
-    return ZoneInfo(name)
 
 
 def local_day_bounds(date_from: dt.date, date_to: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
@@ -184,7 +177,7 @@ def channel_stats(
     session: Session, workspace_id: int, channel_id: int, date_from: dt.date | None, date_to: dt.date | None
 ) -> ChannelStats:
     channel = get_channel(session, workspace_id, channel_id)
-    tz = workspace_zone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
     date_from, date_to = resolve_range(date_from, date_to, tz)
     start, end = local_day_bounds(date_from, date_to, tz)
     in_range = (
@@ -442,7 +435,7 @@ def codes_read(session: Session, codes: list[ChannelCode]) -> list[CodeRead]:
 
 
 def count_scan(session: Session, code: ChannelCode, at: dt.datetime) -> None:
-    day = at.astimezone(workspace_zone(session, code.workspace_id)).date()
+    day = at.astimezone(workspace_timezone(session, code.workspace_id)).date()
     bump(session, ChannelCodeDay, {"workspace_id": code.workspace_id, "code_id": code.id, "day": day}, scans=1)
 
 
@@ -450,7 +443,7 @@ def code_stats(
     session: Session, workspace_id: int, code_id: int, date_from: dt.date | None, date_to: dt.date | None
 ) -> CodeStats:
     code = get_code(session, workspace_id, code_id)
-    tz = workspace_zone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
     date_from, date_to = resolve_range(date_from, date_to, tz)
     days = {
         row.day: row

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.events.models import Event
+from siyu.events.service import workspace_timezone
 from siyu.kit.sql import sqlite_datetime
 from siyu.kit.time import ensure_utc
-from siyu.workspaces.models import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +220,3 @@ def rebuild(
         apply_events(session, workspace_id, chunk, tz)
         read += len(chunk)
         after = chunk[-1].seq
-
-
-def workspace_timezone(session: Session, workspace_id: int) -> ZoneInfo:
-    name = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
-    if name is None:
-        raise LookupError(f"workspace {workspace_id} not found")
-    return ZoneInfo(name)

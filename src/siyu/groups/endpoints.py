@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Annotated
 
-import segno
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from siyu.auth.dependencies import Authorize, ReadSession, WriteSession
@@ -25,6 +23,7 @@ from siyu.groups.schemas import (
     GroupUpdate,
     MemberRead,
 )
+from siyu.kit.qr import public_url, qr_response
 
 router = APIRouter(tags=["groups"])
 
@@ -152,9 +151,8 @@ def code_stats(
     return service.code_stats(session, principal.workspace_id, code_id, date_from, date_to)
 
 
-def _qr(request: Request, session: ReadSession, workspace_id: int, code_id: int) -> segno.QRCode:
-    code = service.get_code(session, workspace_id, code_id)
-    return segno.make(str(request.base_url).rstrip("/") + f"/g/{code.slug}", error="m", micro=False)
+def _code_url(request: Request, session: ReadSession, workspace_id: int, code_id: int) -> str:
+    return public_url(request, f"/g/{service.get_code(session, workspace_id, code_id).slug}")
 
 
 @router.get(
@@ -170,9 +168,7 @@ def qr_png(
     principal: ReadGroups,
     scale: Annotated[int, Query(ge=1, le=40, description="pixels per module")] = 10,
 ) -> Response:
-    buffer = io.BytesIO()
-    _qr(request, session, principal.workspace_id, code_id).save(buffer, kind="png", scale=scale, border=2)
-    return Response(buffer.getvalue(), media_type="image/png")
+    return qr_response(_code_url(request, session, principal.workspace_id, code_id), "png", scale)
 
 
 @router.get(
@@ -182,6 +178,4 @@ def qr_png(
     summary="The code's QR image (SVG) pointing at its public page",
 )
 def qr_svg(code_id: int, request: Request, session: ReadSession, principal: ReadGroups) -> Response:
-    buffer = io.BytesIO()
-    _qr(request, session, principal.workspace_id, code_id).save(buffer, kind="svg", scale=10, border=2)
-    return Response(buffer.getvalue(), media_type="image/svg+xml")
+    return qr_response(_code_url(request, session, principal.workspace_id, code_id), "svg")

@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from siyu.channels.service import bump, local_day_bounds, resolve_range, workspace_zone
+from siyu.channels.service import bump, local_day_bounds, resolve_range
 from siyu.errors import NotFound, validation_error
+from siyu.events.service import workspace_timezone
 from siyu.groups import repository
 from siyu.groups.models import (
     ChatGroup,
@@ -433,7 +434,7 @@ def serve(session: Session, code: GroupCode, *, open_new: bool = True) -> ChatGr
 
 
 def count_scan(session: Session, code: GroupCode, at: dt.datetime) -> None:
-    day = at.astimezone(workspace_zone(session, code.workspace_id)).date()
+    day = at.astimezone(workspace_timezone(session, code.workspace_id)).date()
     bump(session, GroupCodeDay, {"workspace_id": code.workspace_id, "code_id": code.id, "day": day}, scans=1)
 
 
@@ -497,7 +498,7 @@ def code_stats(
     session: Session, workspace_id: int, code_id: int, date_from: dt.date | None, date_to: dt.date | None
 ) -> GroupCodeStats:
     code = get_code(session, workspace_id, code_id)
-    tz = workspace_zone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
     date_from, date_to = resolve_range(date_from, date_to, tz)
     start, end = local_day_bounds(date_from, date_to, tz)
     scans = {
@@ -562,7 +563,7 @@ def group_kpis(
     Read from the raw events of the groups' members (one indexed range per contact), so the numbers
     are right for any range without counters to keep. The formulas are in docs/en/groups.md.
     """
-    tz = workspace_zone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
     start, end = local_day_bounds(date_from, date_to, tz)
     tallies: dict[int, _Tally] = {g.id: _Tally(members={}) for g in groups}
     for m in repository.members_overlapping(session, [g.id for g in groups], start, end):
@@ -677,7 +678,7 @@ def kpis(
     session: Session, workspace_id: int, group_id: int, date_from: dt.date | None, date_to: dt.date | None
 ) -> GroupKpis:
     group = get_group(session, workspace_id, group_id)
-    tz = workspace_zone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
     date_from, date_to = resolve_range(date_from, date_to, tz)
     return group_kpis(session, workspace_id, [group], date_from, date_to)[group.id]
 

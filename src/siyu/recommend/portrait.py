@@ -28,9 +28,10 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from siyu.computed.service import StreamEvent, local_day, read_events, workspace_timezone
+from siyu.computed.service import StreamEvent, local_day, read_events
 from siyu.content.models import ContentItem, ContentItemTag
 from siyu.errors import ValidationFailed
+from siyu.events.service import workspace_timezone
 from siyu.kit.schemas import Schema
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.recommend.models import ContactContentAffinity, ContactContentSeen, ContentReach, RecommendSettings

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.computed.service import workspace_timezone
 from siyu.contacts.models import Contact
 from siyu.errors import ValidationFailed
+from siyu.events.service import workspace_timezone
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.scoring import repository, rules
 from siyu.scoring.config import ScoringConfig, parse_config

@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -20,6 +19,7 @@ from siyu.channels.models import ChannelCode
 from siyu.contacts.models import AttributeDefinition, Contact
 from siyu.errors import Conflict, NotFound
 from siyu.events.repository import allocate_seq, insert_events
+from siyu.events.service import workspace_timezone
 from siyu.kit.repository import flush_unique
 from siyu.kit.time import utcnow
 from siyu.segments.compiler import count_matching, matching_contacts
@@ -27,16 +27,12 @@ from siyu.segments.context import RuleContext
 from siyu.segments.models import Segment, SegmentMember, SegmentSizeDay
 from siyu.segments.rules import Catalog, FieldKind, Node, RuleError, parse_rule, segment_refs_in
 from siyu.tags.models import Tag
-from siyu.workspaces.models import Workspace
 
 SAMPLE_SIZE = 20
 
 
 def context(session: Session, workspace_id: int, now: dt.datetime | None = None) -> RuleContext:
-    timezone = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
-    if timezone is None:
-        raise NotFound(f"workspace {workspace_id} not found")
-    return RuleContext(workspace_id, ZoneInfo(timezone), now or utcnow())
+    return RuleContext(workspace_id, workspace_timezone(session, workspace_id), now or utcnow())
 
 
 def catalog(session: Session, workspace_id: int, *, self_segment_id: int | None = None) -> Catalog:

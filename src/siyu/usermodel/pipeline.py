@@ -28,6 +28,7 @@ from siyu.computed import service as computed
 from siyu.computed.dirty import take_dirty
 from siyu.computed.models import ContactDirty, StreamCursor
 from siyu.db import Database
+from siyu.events.service import workspace_timezone
 from siyu.kit.time import utcnow
 from siyu.recommend import portrait as portraits
 from siyu.scoring import service as scoring
@@ -85,7 +86,7 @@ def step(
     if not events and not dirty:
         return result
     now = now or utcnow()
-    tz = computed.workspace_timezone(session, workspace_id)
+    tz = workspace_timezone(session, workspace_id)
 
     # A merge moved the merged profile's events to the survivor: rebuild the survivor from the raw
     # events up to this batch's end rather than adding this batch's share on top.
