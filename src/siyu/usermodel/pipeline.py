@@ -178,12 +178,9 @@ def rebuild_workspace(session: Session, workspace_id: int, *, now: dt.datetime |
     cursor = _lock_cursor(session, workspace_id)
     if cursor is None:
         raise RuntimeError(f"workspace {workspace_id} is being processed by another worker; try again")
-    now = now or utcnow()
     read = computed.rebuild(session, workspace_id, contact_ids=None, up_to_seq=cursor.seq)
     portraits.rebuild_portraits(session, workspace_id, up_to_seq=cursor.seq)
-    scoring.recompute(session, workspace_id, contact_ids=None, now=now)
-    smarttags.apply_rule_tags(session, workspace_id, among=None, now=now)
-    segments.refresh_workspace(session, workspace_id, now=now)
+    refresh_everything(session, workspace_id, now=now)
     return read
 
 
