@@ -2,11 +2,18 @@
 
 The test walks the OpenAPI description, so a new route is covered the day it is added: it must get a
 request body below (REQUEST_BODIES) or the walk fails and says so.
+
+A later domain keeps its part beside its own tests, in `tests/<domain>/isolation.py` (found by name):
+`seed_b(client, db, ids) -> dict` adds B's objects of that domain and returns their ids, and optional
+`request_bodies(ids)`, `PATH_ID_ALIASES` and `REFERENCES_B` extend the tables below.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,7 +37,22 @@ def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return sorted(routes)
 
 
+def _domain_parts() -> list[ModuleType]:
+    here = Path(__file__).parent
+    return [importlib.import_module(f"tests.{p.parent.name}.isolation") for p in sorted(here.glob("*/isolation.py"))]
+
+
+DOMAIN_PARTS = _domain_parts()
+
+
 def _seed_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ids = _seed_core_b(b, db)
+    for part in DOMAIN_PARTS:
+        ids.update(part.seed_b(b.client, db, ids))
+    return ids
+
+
+def _seed_core_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     c = b.client
     with db.transaction() as session:
         job = enqueue(session, "jobs.cleanup", {"note": MARK}, workspace_id=b.workspace_id)
@@ -147,6 +169,14 @@ WECOM_CONFIG = {"corp_id": "wwA", "secret": "a-secret-value", "token": "tok", "e
 
 
 def REQUEST_BODIES(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    bodies = _core_request_bodies(b)
+    for part in DOMAIN_PARTS:
+        if hasattr(part, "request_bodies"):
+            bodies.update(part.request_bodies(b))
+    return bodies
+
+
+def _core_request_bodies(b: dict[str, Any]) -> dict[tuple[str, str], Any]:
     return {
         ("POST", "/api/v1/auth/sessions"): {"email": f"{MARK.lower()}@b.cn", "password": "wrong password"},
         ("POST", "/api/v1/staff"): {"email": "new@a.cn", "name": "n", "role": "operator", "password": "12345678"},
@@ -237,6 +267,8 @@ REFERENCES_B = {
     ("POST", "/api/v1/segments"),
     ("POST", "/api/v1/segments/preview"),
 }
+for _part in DOMAIN_PARTS:
+    REFERENCES_B |= set(getattr(_part, "REFERENCES_B", ()))
 
 
 # Path parameters whose name another route uses for another kind of id: which seeded id of B they take.
@@ -246,6 +278,8 @@ PATH_ID_ALIASES = {
     "/api/v1/groups/": {"group_id": "group_id_chat"},
     "/api/v1/group-codes/": {"code_id": "group_code_id"},
 }
+for _part in DOMAIN_PARTS:
+    PATH_ID_ALIASES.update(getattr(_part, "PATH_ID_ALIASES", {}))
 
 
 # Anyone may try a password at the public sign-in: the lock-out counter moving is the point, not a leak.

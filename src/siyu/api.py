@@ -7,23 +7,27 @@ from fastapi import APIRouter, Depends
 
 from siyu.auth import endpoints as auth
 from siyu.auth.dependencies import authenticated
+from siyu.broadcasts import endpoints as broadcasts
 from siyu.channels import endpoints as channels
 from siyu.channels import links as channel_links
 from siyu.contacts import endpoints as contacts
 from siyu.content import endpoints as content
 from siyu.content import links as content_links
+from siyu.delivery import endpoints as delivery
 from siyu.events import endpoints as events
 from siyu.exports import endpoints as exports
 from siyu.groups import endpoints as groups
 from siyu.groups import links as group_links
 from siyu.imports import endpoints as imports
 from siyu.jobs import endpoints as jobs
+from siyu.journeys import endpoints as journeys
 from siyu.recommend import endpoints as recommend
 from siyu.scoring import endpoints as scoring
 from siyu.scripts import endpoints as scripts
 from siyu.segments import endpoints as segments
 from siyu.smarttags import endpoints as smart_tags
 from siyu.staff import endpoints as staff
+from siyu.stafftasks import endpoints as staff_tasks
 from siyu.tags import endpoints as tags
 from siyu.wecom import endpoints as wecom
 
@@ -49,6 +53,10 @@ private.include_router(groups.router)
 private.include_router(content.router)
 private.include_router(scripts.router)
 private.include_router(recommend.router)
+private.include_router(delivery.router)
+private.include_router(journeys.router)
+private.include_router(broadcasts.router)
+private.include_router(staff_tasks.router)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(public)

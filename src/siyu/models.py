@@ -1,5 +1,9 @@
 """Imports every domain's models so that Base.metadata is complete (Alembic, tests)."""
 
+import siyu.broadcasts.models
+import siyu.delivery.models
+import siyu.journeys.models
+import siyu.stafftasks.models  # noqa: F401 - tables of the later domains register themselves on import
 from siyu.auth.models import ApiKey, StaffSession
 from siyu.channels.models import (
     Channel,

@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 
 import siyu
-from siyu.console.i18n import Formatter, catalog_path, negotiate, translations
+from siyu.console.i18n import Formatter, negotiate, read_catalog, translations
 
 SRC = Path(siyu.__file__).parent
 METHODS = [
@@ -35,10 +34,9 @@ def _used_msgids() -> set[str]:
 def test_every_console_message_has_a_chinese_translation() -> None:
     used = _used_msgids()
     assert len(used) > 100  # the extraction sees the templates and the console modules
-    with catalog_path("zh-CN").open("rb") as handle:
-        catalog = read_po(handle)
+    catalog = read_catalog("zh-CN")
     missing = sorted(m for m in used if not (catalog.get(m) and catalog.get(m).string and not catalog.get(m).fuzzy))
-    assert not missing, f"add these to src/siyu/console/i18n/zh_CN/LC_MESSAGES/messages.po: {missing}"
+    assert not missing, f"add these to a catalog in src/siyu/console/i18n/zh_CN/LC_MESSAGES/: {missing}"
     for msgid in used:
         translated = catalog.get(msgid).string
         assert set(PLACEHOLDER.findall(msgid)) == set(PLACEHOLDER.findall(translated)), msgid

@@ -33,6 +33,14 @@ class Scope(enum.StrEnum):
     groups_write = "groups:write"
     content_read = "content:read"
     content_write = "content:write"
+    journeys_read = "journeys:read"
+    journeys_write = "journeys:write"
+    broadcasts_read = "broadcasts:read"
+    broadcasts_write = "broadcasts:write"
+    delivery_read = "delivery:read"
+    delivery_write = "delivery:write"
+    tasks_read = "tasks:read"
+    tasks_write = "tasks:write"
 
 
 ALL_SCOPES = frozenset(Scope)
@@ -55,6 +63,11 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             # consultants look up scripts and content to send, and see the groups their customers are in
             Scope.content_read,
             Scope.groups_read,
+            # their own inbox (staff tasks), and the journeys and deliveries their customers are in
+            Scope.tasks_read,
+            Scope.tasks_write,
+            Scope.journeys_read,
+            Scope.delivery_read,
         }
     ),
 }

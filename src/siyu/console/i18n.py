@@ -1,7 +1,9 @@
 """Languages of the console: zh-CN and en, from gettext catalogs compiled in memory at first use.
 
-The catalogs are `i18n/<locale>/LC_MESSAGES/messages.po`; there is no committed .mo to fall out of
-date: `translations()` parses the .po with Babel and compiles it into memory once per process. English
+The catalogs are `i18n/<locale>/LC_MESSAGES/*.po`: `messages.po` for the console itself and one file per
+later domain (`journeys.po`, `delivery.po` ...), so work on two domains never edits the same catalog.
+There is no committed .mo to fall out of date: `translations()` parses them with Babel, merges them and
+compiles the result into memory once per process. English
 is the source language, so `en` needs no translations. The language comes from the `siyu_lang` cookie
 (the switch in the top bar), else from the browser's Accept-Language, else zh-CN.
 """
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -29,17 +32,30 @@ LANGUAGES = {"zh-CN": "zh_CN", "en": "en"}
 LANGUAGE_NAMES = {"zh-CN": "中文", "en": "English"}
 
 
-def catalog_path(language: str) -> Path:
-    return I18N_DIR / LANGUAGES[language] / "LC_MESSAGES" / "messages.po"
+def catalog_paths(language: str) -> list[Path]:
+    return sorted((I18N_DIR / LANGUAGES[language] / "LC_MESSAGES").glob("*.po"))
+
+
+def read_catalog(language: str) -> Catalog:
+    """Every .po of the language merged into one catalog; a message defined twice is an error."""
+    merged = Catalog(locale=LANGUAGES[language])
+    for path in catalog_paths(language):
+        with path.open("rb") as handle:
+            part = read_po(handle, locale=LANGUAGES[language])
+        for message in part:
+            if not message.id:
+                continue
+            if message.id in merged:
+                raise ValueError(f"{path.name}: message {message.id!r} is already in another catalog")
+            merged[message.id] = message
+    return merged
 
 
 @lru_cache(maxsize=len(LANGUAGES))
 def translations(language: str) -> gettext.NullTranslations:
-    path = catalog_path(language)
-    if not path.exists():
+    if not catalog_paths(language):
         return gettext.NullTranslations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=LANGUAGES[language])
+    catalog = read_catalog(language)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)

@@ -12,13 +12,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+import siyu.broadcasts.console as broadcasts_console
 import siyu.channels.console as channels_console
 import siyu.contacts.console as contacts_console
 import siyu.content.console as content_console
+import siyu.delivery.console as delivery_console
 import siyu.groups.console as groups_console
 import siyu.imports.console as imports_console
+import siyu.journeys.console as journeys_console
 import siyu.scripts.console as scripts_console
 import siyu.segments.console as segments_console
+import siyu.stafftasks.console as staff_tasks_console
 import siyu.tags.console as tags_console
 from siyu.auth import service as auth_service
 from siyu.auth.dependencies import SESSION_COOKIE, get_database
@@ -129,3 +133,7 @@ console_router.include_router(segments_console.router)
 console_router.include_router(groups_console.router)
 console_router.include_router(content_console.router)
 console_router.include_router(scripts_console.router)
+console_router.include_router(staff_tasks_console.router)
+console_router.include_router(journeys_console.router)
+console_router.include_router(broadcasts_console.router)
+console_router.include_router(delivery_console.router)

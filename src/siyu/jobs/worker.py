@@ -38,6 +38,10 @@ BUILT_IN_JOB_MODULES = (
     "siyu.usermodel.tasks",
     "siyu.scoring.tasks",
     "siyu.groups.tasks",
+    "siyu.delivery.tasks",
+    "siyu.journeys.tasks",
+    "siyu.broadcasts.tasks",
+    "siyu.stafftasks.tasks",
 )
 
 

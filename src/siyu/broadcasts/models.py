@@ -1,0 +1,3 @@
+"""Tables of broadcasts."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of delivery."""
+
+from __future__ import annotations

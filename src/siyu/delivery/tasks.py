@@ -1,0 +1,3 @@
+"""Worker wiring of delivery: job handlers, cron schedules and pollers (imported by every worker)."""
+
+from __future__ import annotations

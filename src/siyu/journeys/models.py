@@ -1,0 +1,3 @@
+"""Tables of journeys."""
+
+from __future__ import annotations

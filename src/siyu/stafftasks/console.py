@@ -1,0 +1,7 @@
+"""Console pages under /console/tasks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""Tables of stafftasks."""
+
+from __future__ import annotations
