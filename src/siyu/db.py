@@ -5,11 +5,18 @@ wait instead of failing. pysqlite's own transaction handling is switched off so 
 ourselves: writes use `BEGIN IMMEDIATE`, which takes the write lock up front. A deferred
 transaction that reads first and then writes can fail at once with "database is locked" when it
 tries to upgrade, without honouring the busy timeout.
+
+A writer waiting for the lock polls every few milliseconds (`_begin_immediate`) instead of leaving it
+to SQLite's busy handler, whose sleeps grow to 100 ms: with that, a short writer (an event batch)
+waiting behind a long one (a pipeline step) would miss the pause the long one leaves between its
+transactions and starve.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,13 +102,63 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.execute(f"PRAGMA cache_size={-1024 * int(settings.sqlite_cache_mb)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    busy_timeout_ms = int(settings.sqlite_busy_timeout_ms)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            _begin_immediate(conn.connection.dbapi_connection, busy_timeout_ms)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+LOCK_POLL_FIRST_S = 0.0005
+LOCK_POLL_MAX_S = 0.004
+
+
+def _begin_immediate(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE, retried every 0.5-4 ms while another connection holds the write lock, until the
+    busy timeout; SQLite's own busy handling is off meanwhile so each try fails at once."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        wait = LOCK_POLL_FIRST_S
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() + wait > deadline:
+                    raise
+            time.sleep(wait)
+            wait = min(wait * 2, LOCK_POLL_MAX_S)
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+
+@contextmanager
+def sqlite_cache(session: Session, megabytes: int) -> Iterator[None]:
+    """A bigger SQLite page cache for one large job on this session's connection (a full rebuild, whose
+    upserts land all over tables of millions of rows); the connection's own size comes back after."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size={-1024 * megabytes}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
 
 
 class Database:
@@ -134,4 +191,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Base", "BigIntPK", "Database", "UTCDateTime", "create_db_engine", "is_sqlite"]
+__all__ = ["Base", "BigIntPK", "Database", "UTCDateTime", "create_db_engine", "is_sqlite", "sqlite_cache"]

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import ContactEventDay, ContactEventStat
+from siyu.db import sqlite_cache
 from siyu.events.models import Event
 from siyu.events.service import workspace_timezone
 from siyu.kit.sql import sqlite_datetime
@@ -184,6 +185,9 @@ def forget(session: Session, contact_ids: Collection[int]) -> None:
 
 
 REBUILD_CHUNK = 50_000
+# A whole-workspace rebuild upserts per-day rows in stream order, i.e. all over a table of millions of
+# rows: with SQLite's small default cache every upsert reads pages back from the file.
+REBUILD_CACHE_MB = 1024
 
 
 def rebuild(
@@ -210,13 +214,19 @@ def rebuild(
             return 0
     read = 0
     after = 0
-    while True:
-        chunk = read_events(
-            session, workspace_id, after_seq=after, up_to_seq=up_to_seq, contact_ids=contact_ids, limit=REBUILD_CHUNK
-        )
-        if not chunk:
-            return read
-        # Chunks cut one contact's events in two; the upsert adds them up like the stream does.
-        apply_events(session, workspace_id, chunk, tz)
-        read += len(chunk)
-        after = chunk[-1].seq
+    with sqlite_cache(session, REBUILD_CACHE_MB):
+        while True:
+            chunk = read_events(
+                session,
+                workspace_id,
+                after_seq=after,
+                up_to_seq=up_to_seq,
+                contact_ids=contact_ids,
+                limit=REBUILD_CHUNK,
+            )
+            if not chunk:
+                return read
+            # Chunks cut one contact's events in two; the upsert adds them up like the stream does.
+            apply_events(session, workspace_id, chunk, tz)
+            read += len(chunk)
+            after = chunk[-1].seq
