@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         description="SQLite PRAGMA synchronous. FULL makes every commit survive power loss, "
         "which is what 'a 2xx means durably committed' needs.",
     )
+    sqlite_cache_mb: int = Field(
+        default=64,
+        ge=1,
+        description="SQLite page cache per connection, in MiB (PRAGMA cache_size). The user-model pipeline "
+        "updates per-contact rows all over large tables; a cache that holds their upper levels saves reads.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `siyu serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `siyu serve` listens on.")
     events_max_batch: int = Field(default=1000, ge=1, description="Most events in one POST /api/v1/events.")
@@ -64,6 +70,28 @@ class Settings(BaseSettings):
     wecom_base_url: str = Field(
         default="https://qyapi.weixin.qq.com",
         description="Base URL of the WeCom server API. Tests and the demo point it at the local fake WeCom server.",
+    )
+    smtp_host: str = Field(
+        default="", description="SMTP server for the e-mail delivery channel. Empty: the e-mail channel is off."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port (587 submission, 465 SSL, 25).")
+    smtp_username: str = Field(default="", description="SMTP login; empty: no login.")
+    smtp_password: str = Field(default="", description="SMTP password for smtp_username.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_ssl: bool = Field(default=False, description="Connect with SSL from the start (port 465) instead.")
+    smtp_from: str = Field(
+        default="",
+        description="From address of delivery e-mails, e.g. 'Brand <noreply@brand.cn>'; its domain "
+        "ends every Message-ID.",
+    )
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, description="How long one SMTP conversation may take.")
+    delivery_link_base_url: str = Field(
+        default="",
+        description="Public base URL put before tracked links (/r/...) in webhook bodies and e-mails, "
+        "e.g. https://siyu.brand.cn. Empty: links are sent as paths.",
+    )
+    delivery_webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one delivery webhook POST may take before it is retried."
     )
     default_phone_region: str = Field(
         default="CN", description="Region assumed for phone numbers written without a country code."
