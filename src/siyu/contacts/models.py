@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +39,14 @@ class Contact(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
         Index("ix_contact_workspace_id_source_channel", "workspace_id", "source_channel"),
         # Name search is a prefix match: a range on this index (pattern ops so LIKE 'x%' uses it on PostgreSQL).
         Index("ix_contact_workspace_id_name", "workspace_id", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
+        # The few contacts with a time zone of their own (delivery's quiet hours and local days).
+        Index(
+            "ix_contact_workspace_id_timezone",
+            "workspace_id",
+            "timezone",
+            sqlite_where=text("timezone IS NOT NULL"),
+            postgresql_where=text("timezone IS NOT NULL"),
+        ),
     )
 
     name: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -57,6 +66,8 @@ class Contact(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
     # Custom attributes, declared per workspace (AttributeDefinition) and validated against it.
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+    # IANA zone ("Asia/Tokyo") when it differs from the workspace's: quiet hours and daily budgets follow it.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Set when this profile was merged into another; the row stays so old ids still resolve.
     merged_into_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("contact.id", ondelete="SET NULL"), nullable=True

@@ -1,4 +1,5 @@
-"""A contact's whole story, newest first: events, notes, tag changes and merges in one list."""
+"""A contact's whole story, newest first: events, notes, tag changes, merges, owner changes and deliveries
+in one list."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from siyu.events.models import Event
 from siyu.kit.schemas import decode_cursor, encode_cursor
 from siyu.tags.models import TagChange
 
-KIND_ORDER = {"event": 0, "note": 1, "tag_change": 2, "merge": 3, "owner_change": 4}
+KIND_ORDER = {"event": 0, "note": 1, "tag_change": 2, "merge": 3, "owner_change": 4, "delivery": 5}
 
 
 def timeline(
@@ -124,6 +125,43 @@ def timeline(
                 "actor_staff_id": handover.actor_staff_id,
                 "actor_api_key_id": handover.actor_api_key_id,
                 "reason": handover.reason,
+            },
+        )
+    from siyu.delivery.models import Delivery  # here: contacts must not import delivery at module level
+
+    for delivery in session.scalars(
+        select(Delivery)
+        .where(Delivery.contact_id == contact_id, older(Delivery.created_at, Delivery.id, "delivery"))
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .limit(limit + 1)
+    ):
+        status = delivery.status.value
+        shown = {"channel": delivery.channel.value, "source": f"{delivery.source} {delivery.step}"}
+        if delivery.reason:
+            shown["reason"] = delivery.reason
+        if delivery.text:
+            shown["text"] = delivery.text[:80]
+        add(
+            delivery.created_at,
+            "delivery",
+            delivery.id,
+            f"{status} via {delivery.channel.value}" + (f" ({delivery.reason})" if delivery.reason else ""),
+            {
+                # type/properties: how the console's timeline shows an entry it has no own row for
+                "type": f"delivery.{status}",
+                "properties": shown,
+                "status": status,
+                "channel": delivery.channel.value,
+                "source": delivery.source,
+                "step": delivery.step,
+                "entry": delivery.entry,
+                "reason": delivery.reason,
+                "detail": delivery.detail,
+                "retry_at": delivery.retry_at.isoformat() if delivery.retry_at else None,
+                "text": delivery.text,
+                "content_id": delivery.content_id,
+                "link": delivery.link,
+                "staff_id": delivery.staff_id,
             },
         )
     entries.sort(key=lambda pair: pair[0], reverse=True)

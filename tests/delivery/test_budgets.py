@@ -1,0 +1,161 @@
+"""Budgets: caps per local day / week / month across channels, welfare days, staff limits with warm-up,
+held deliveries released by the poller when the clock moves on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from tests.delivery.delivery_helpers import T0, Channel, QuietHoursPolicy, configure, contacts, req, staff, workspace
+
+from siyu.delivery import reasons, stream
+from siyu.delivery.models import ContactSendDay, DeliveryStatus, SandboxMessage, StaffAccount
+from siyu.delivery.service import send_many, staff_add_allowance, staff_send_allowance
+from siyu.wecom.models import WeComSettings
+
+
+def _send(db, ws, requests, now):  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        return send_many(session, ws, requests, now=now)
+
+
+def _statuses(outcomes):  # type: ignore[no-untyped-def]
+    return [(o.status.value, o.reason) for o in outcomes]
+
+
+def test_caps_count_local_days_weeks_and_months_across_channels(db) -> None:
+    ws = workspace(db)
+    configure(db, ws, caps={"day": 1, "week": 2, "month": 3}, quiet_hours=None)
+    # Tokyo is an hour ahead of Shanghai: 23:30 Shanghai on Sunday 29th is already Monday 30th in Tokyo
+    (sh,) = contacts(db, ws, 1)
+    (tokyo,) = contacts(db, ws, 1, timezone="Asia/Tokyo")
+    mon = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
+    assert _statuses(_send(db, ws, [req(sh, step="a"), req(sh, step="b")], mon)) == [
+        ("sent", None),
+        ("skipped", reasons.CAP_DAY),
+    ]
+    tue = mon + dt.timedelta(days=1)
+    assert _statuses(_send(db, ws, [req(sh, step="c", channel=Channel.sandbox)], tue)) == [("sent", None)]
+    wed = tue + dt.timedelta(days=1)
+    assert _statuses(_send(db, ws, [req(sh, step="d")], wed)) == [("skipped", reasons.CAP_WEEK)]
+    sunday_late = dt.datetime(2026, 11, 29, 15, 30, tzinfo=dt.UTC)  # 23:30 Sun Shanghai, 00:30 Mon Tokyo
+    assert _statuses(_send(db, ws, [req(tokyo, step="a"), req(tokyo, step="b")], sunday_late)) == [
+        ("sent", None),
+        ("skipped", reasons.CAP_DAY),
+    ]
+    next_week = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
+    assert _statuses(_send(db, ws, [req(sh, step="e")], next_week)) == [("sent", None)]
+    with db.transaction() as session:
+        days = dict(
+            session.execute(
+                select(ContactSendDay.day, ContactSendDay.sends).where(ContactSendDay.contact_id == tokyo)
+            ).all()
+        )
+    assert days == {dt.date(2026, 11, 30): 1}  # the Tokyo contact's own day
+    later_that_day = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
+    assert _statuses(_send(db, ws, [req(sh, step="f")], later_that_day)) == [("skipped", reasons.CAP_DAY)]
+    tuesday = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # a new month, the same week: 1 of 2 so far
+    assert _statuses(_send(db, ws, [req(sh, step="g")], tuesday)) == [("sent", None)]
+
+
+def test_the_month_cap(db) -> None:
+    ws = workspace(db)
+    configure(db, ws, caps={"day": None, "week": None, "month": 2}, quiet_hours=None)
+    (c,) = contacts(db, ws, 1)
+    out = _send(db, ws, [req(c, step=s) for s in "abc"], T0)
+    assert _statuses(out) == [("sent", None), ("sent", None), ("skipped", reasons.CAP_MONTH)]
+    out = _send(db, ws, [req(c, step="d")], dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC))
+    assert _statuses(out) == [("sent", None)]
+
+
+def test_welfare_content_goes_out_on_at_most_n_days_a_month(db) -> None:
+    ws = workspace(db)
+    configure(db, ws, caps={"day": None, "week": None, "month": None}, welfare_days_per_month=2, quiet_hours=None)
+    (c,) = contacts(db, ws, 1)
+    day = lambda n: dt.datetime(2026, 11, n, 2, 0, tzinfo=dt.UTC)  # noqa: E731
+    assert _statuses(_send(db, ws, [req(c, step="w1", welfare=True), req(c, step="w2", welfare=True)], day(2))) == [
+        ("sent", None),
+        ("sent", None),  # the same day is still one welfare day
+    ]
+    assert _statuses(_send(db, ws, [req(c, step="w3", welfare=True)], day(5))) == [("sent", None)]
+    assert _statuses(_send(db, ws, [req(c, step="w4", welfare=True), req(c, step="n1")], day(9))) == [
+        ("skipped", reasons.WELFARE_DAYS),
+        ("sent", None),  # ordinary content is not welfare
+    ]
+    assert _statuses(_send(db, ws, [req(c, step="w5", welfare=True)], day(5) + dt.timedelta(hours=3))) == [
+        ("sent", None)  # the 5th already was a welfare day
+    ]
+
+
+def test_quiet_hours_hold_then_the_poller_sends_when_they_end(db, clock) -> None:
+    ws = workspace(db)
+    (c,) = contacts(db, ws, 1)
+    clock.now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)  # 23:00 in Shanghai
+    (held,) = _send(db, ws, [req(c)], clock.now)
+    assert (held.status, held.reason) == (DeliveryStatus.held, reasons.QUIET_HOURS)
+    assert stream.release_due(db) == 0  # not yet
+    clock.now = held.retry_at  # 08:00
+    assert stream.release_due(db) == 1
+    with db.transaction() as session:
+        (again,) = send_many(session, ws, [req(c)], now=clock.now)
+        assert again.delivery_id == held.delivery_id
+        assert (again.status, again.reason, again.retry_at) == (DeliveryStatus.sent, None, None)
+        assert session.scalar(select(SandboxMessage.id)) == held.delivery_id
+        assert session.scalar(select(ContactSendDay.day)) == dt.date(2026, 11, 24)
+
+
+def test_a_held_delivery_is_skipped_at_release_if_the_contact_opted_out_meanwhile(db, clock) -> None:
+    ws = workspace(db)
+    (c,) = contacts(db, ws, 1)
+    clock.now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+    (held,) = _send(db, ws, [req(c)], clock.now)
+    with db.transaction() as session:
+        stream.record_opt_out(session, ws, c, source="api", detail=None, now=clock.now)
+    clock.now = held.retry_at
+    stream.release_due(db)
+    with db.transaction() as session:
+        (after,) = send_many(session, ws, [req(c)], now=clock.now)
+    assert (after.status, after.reason) == (DeliveryStatus.skipped, reasons.OPTED_OUT)
+
+
+def _wecom(db, ws):  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        session.add(
+            WeComSettings(
+                workspace_id=ws,
+                corp_id="ww1",
+                secret_encrypted="x",
+                token_encrypted="x",
+                aes_key_encrypted="x",
+                secret_hint="x",
+            )
+        )
+
+
+def test_staff_daily_limit_ramps_up_while_a_new_account_warms_up(db) -> None:
+    ws = workspace(db)
+    configure(
+        db,
+        ws,
+        caps={"day": None, "week": None, "month": None},
+        quiet_hours=None,
+        staff={"send_limit": 10, "add_limit": 50, "warmup_days": 10, "start_ratio": 0.2},
+    )
+    _wecom(db, ws)
+    new = staff(db, ws, created_at=dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC))
+    ids = contacts(db, ws, 12, owner_id=new, wecom=True)
+    first_day = _send(db, ws, [req(c, channel=Channel.wecom) for c in ids], T0)
+    assert [o.status for o in first_day].count(DeliveryStatus.queued) == 2  # 20% of 10 on day 0
+    assert first_day[2].reason == reasons.STAFF_LIMIT and first_day[2].status is DeliveryStatus.held
+    assert first_day[2].retry_at == dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC)  # next midnight in Shanghai
+    with db.transaction() as session:
+        assert staff_send_allowance(session, new, dt.date(2026, 11, 23)) == 0
+        assert staff_send_allowance(session, new, dt.date(2026, 11, 28)) == 6  # 20% + 80% * 5/10
+        assert staff_send_allowance(session, new, dt.date(2026, 12, 3)) == 10
+        assert staff_add_allowance(session, new, dt.date(2026, 11, 23)) == 10
+        assert staff_add_allowance(session, new, dt.date(2026, 12, 10)) == 50
+        session.add(StaffAccount(workspace_id=ws, staff_id=new, started_on=dt.date(2026, 1, 1), updated_at=T0))
+    with db.transaction() as session:
+        assert staff_send_allowance(session, new, dt.date(2026, 11, 23)) == 8  # an old account: the full 10
+    skip = _send(db, ws, [req(ids[0], step="x", channel=Channel.wecom, quiet_hours=QuietHoursPolicy.skip)], T0)
+    assert skip[0].status is DeliveryStatus.queued
