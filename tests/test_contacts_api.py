@@ -187,3 +187,15 @@ def test_filtering_by_several_tags_means_all_of_them(tenant) -> None:
     paged = c.get("/api/v1/contacts", params=[("tag", common), ("tag", rare), ("limit", 2)]).json()
     rest = c.get("/api/v1/contacts", params=[("tag", common), ("tag", rare), ("cursor", paged["next_cursor"])]).json()
     assert [x["id"] for x in paged["items"] + rest["items"]] == [ids[6], ids[3], ids[0]]
+
+
+def test_contact_time_zone_is_checked_and_kept(tenant) -> None:  # type: ignore[no-untyped-def]
+    c = tenant.client
+    bad = c.post("/api/v1/contacts", json={"name": "x", "timezone": "Mars/Olympus"})
+    assert bad.status_code == 422
+    assert "unknown time zone 'Mars/Olympus'" in bad.text and "timezone" in bad.text
+    made = c.post("/api/v1/contacts", json={"name": "x", "timezone": "America/New_York"})
+    assert made.status_code == 201, made.text
+    assert made.json()["timezone"] == "America/New_York"
+    changed = c.patch(f"/api/v1/contacts/{made.json()['id']}", json={"timezone": None})
+    assert changed.status_code == 200 and changed.json()["timezone"] is None

@@ -167,3 +167,14 @@ def test_merging_two_people_who_each_came_through_a_code_keeps_one_first_touch(t
     assert len(touches["touches"]) == 2
     assert [t["first"] for t in touches["touches"]].count(True) == 1
     assert touches["first_touch"]["code_id"] == early["id"]  # the earliest arrival is the source
+
+
+def test_a_staff_account_over_its_daily_add_limit_is_skipped(tenant, db, clock) -> None:
+    a, b = add_staff(tenant, "新号"), add_staff(tenant, "老号")
+    limited = tenant.client.put(f"/api/v1/delivery/staff-accounts/{a}", json={"add_limit": 1, "warmup_days": 0})
+    assert limited.status_code == 200, limited.text
+    code = make_code(tenant, make_channel(tenant), [{"staff_id": a}, {"staff_id": b}])
+    # Round robin would alternate; the young account's one add a day is spent on the first scan.
+    assert [add(db, tenant, code["id"], n, clock.now).staff_id for n in range(4)] == [a, b, b, b]
+    clock.now = dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC)  # the next local day: a new allowance
+    assert a in [add(db, tenant, code["id"], n, clock.now).staff_id for n in range(10, 12)]

@@ -35,6 +35,7 @@ from siyu.contacts import repository as contacts_repo
 from siyu.contacts.identities import IdentityError, normalize
 from siyu.contacts.models import Contact
 from siyu.contacts.service import change_owner
+from siyu.delivery.service import staff_add_allowance
 from siyu.errors import Conflict, ValidationFailed, validation_error
 from siyu.events import service as events
 from siyu.events.models import Event
@@ -117,12 +118,22 @@ def _candidates(session: Session, code: ChannelCode, day: dt.date) -> list[rotat
             .group_by(ChannelCodeStaffDay.staff_id)
         ).all()
     )
+    # The account's own daily add limit (with its warm-up ramp) caps it on every code at once.
+    allowance = {e.staff_id: staff_add_allowance(session, e.staff_id, day) for e, _ in entries}
+
+    def cap(entry: ChannelCodeStaff) -> int | None:
+        left = allowance[entry.staff_id]
+        if left is None:
+            return entry.daily_cap
+        account_cap = int(today.get(entry.staff_id, 0)) + left
+        return account_cap if entry.daily_cap is None else min(entry.daily_cap, account_cap)
+
     return [
         rotation.Candidate(
             staff_id=e.staff_id,
             position=e.position,
             weight=e.weight,
-            daily_cap=e.daily_cap,
+            daily_cap=cap(e),
             adds_today=int(today.get(e.staff_id, 0)),
             load_today=int(load.get(e.staff_id) or 0),
             hours_start=e.hours_start,

@@ -25,6 +25,7 @@ PROFILE_FIELDS = (
     "gender",
     "birthday",
     "birthday_mmdd",
+    "timezone",
 )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -38,9 +39,26 @@ class ProfileFields(Schema):
     occupation: str | None = Field(default=None, max_length=100)
     gender: Gender | None = None
     birthday: dt.date | None = None
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA time zone, e.g. Asia/Shanghai; quiet hours and daily budgets follow it "
+        "(unset: the workspace's)",
+    )
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="custom attributes declared at /api/v1/attributes"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
 
 
 class ContactCreate(ProfileFields):
@@ -62,6 +80,7 @@ class ContactRead(ReadSchema):
     occupation: str | None
     gender: Gender | None
     birthday: dt.date | None
+    timezone: str | None
     attributes: dict[str, Any]
     identities: list[IdentityRead]
     tags: list[TagBrief]

@@ -57,7 +57,11 @@ class StaffLimits(Schema):
     limit on its first day to the full limit after warmup_days."""
 
     send_limit: int | None = Field(default=200, ge=0, le=100_000, description="WeCom messages a day; null: none")
-    add_limit: int | None = Field(default=100, ge=0, le=100_000, description="customers added a day; null: none")
+    # Off by default: adds through channel codes are people adding the staff member (passive), which
+    # WeCom tolerates far better than staff actively adding people; set it to protect young accounts.
+    add_limit: int | None = Field(
+        default=None, ge=0, le=100_000, description="customers added a day through channel codes; null: none"
+    )
     warmup_days: int = Field(default=20, ge=0, le=60, description="0: no warm-up; the issue asks 15 to 30")
     start_ratio: float = Field(default=0.2, gt=0, le=1, description="share of the limit on the account's first day")
 

@@ -64,6 +64,8 @@ STANDARD_EVENT_TYPES: dict[str, tuple[type[Properties], str]] = {
     "contact.deleted_staff": (MessageProps, "the customer deleted the staff member (churn signal)"),
     "contact.deleted_by_staff": (MessageProps, "the staff member deleted the customer"),
     "contact.merged": (Properties, "siyu merged another profile into this one (recorded by siyu)"),
+    "contact.opted_out": (Properties, "the person asked to receive nothing more (recorded by siyu)"),
+    "contact.opted_in": (Properties, "the person's opt-out was lifted (recorded by siyu)"),
     "group.joined": (GroupMembership, "joined a chat group"),
     "group.left": (GroupMembership, "left a chat group"),
     "content.viewed": (ContentEngagement, "opened a piece of content"),
@@ -81,6 +83,6 @@ STANDARD_EVENT_TYPES: dict[str, tuple[type[Properties], str]] = {
 }
 
 # Types siyu records itself; integrators may not send them.
-SYSTEM_EVENT_TYPES = frozenset({"contact.merged"})
+SYSTEM_EVENT_TYPES = frozenset({"contact.merged", "contact.opted_out", "contact.opted_in"})
 
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
