@@ -66,3 +66,12 @@ def test_english_and_item_of_a_link_kind(app, tenant) -> None:
     assert page.status_code == 200 and "Content portrait" in page.text and "https://shop.example.cn/p/1" in page.text
     zh = console_client(app, tenant, email="zh@brand.cn")
     assert "内容画像" in zh.get(f"/console/content/{item['id']}").text
+    assert 'data-version="1"' in page.text and "<td data-by>API key</td>" in page.text  # made through the API
+
+
+def test_the_editor_opens_blank_for_every_kind(app, tenant) -> None:
+    client = console_client(app, tenant)
+    for kind in ("article", "script", "case", "material", "product", "mini_program", "video"):
+        page = client.get("/console/content/new", params={"kind": kind})
+        assert page.status_code == 200, (kind, page.text[:500])
+        assert 'id="content-form"' in page.text and f'name="kind" value="{kind}"' in page.text

@@ -11,12 +11,18 @@ from sqlalchemy.orm import Session
 
 from siyu.contacts.models import AttributeDefinition, AttributeType, Contact, Identity
 from siyu.contacts.service import birthday_mmdd
+from siyu.content.models import ContentItem, ContentItemTag, ContentKind, ContentStatus, ContentTag, ContentTagGroup
 from siyu.events.repository import allocate_seq, insert_events
 from siyu.tags.models import ContactTag, Tag, TagGroup
 from siyu.workspaces.service import create_workspace
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
-EVENT_TYPES = ["content.viewed", "order.paid", "order.refunded", "message.received"]
+EVENT_TYPES = ["content.viewed", "order.paid", "order.refunded", "message.received", "content.favorited"]
+# Content ids events name: slugs that are not items, and "@n" / "#n": the world's item n, as the string
+# or the number of its id (both count for the user portrait).
+CONTENT_REFS = ["a", "b", "@0", "@1", "@2", "#1"]
+# The world's items: content tags (indexes into its 2 content tags) of each
+ITEM_TAGS = [(0,), (0, 1), ()]
 REGIONS = [None, "上海", "北京", "上海市"]
 CHANNELS = [None, "douyin", "xiaohongshu"]
 
@@ -67,7 +73,7 @@ def happenings(n_people: int) -> st.SearchStrategy[Happening]:
         if event_type == "message.received":
             return st.fixed_dictionaries({"text": st.sampled_from(["多少钱", "hello", "考试时间"])})
         return st.fixed_dictionaries(
-            {"content_id": st.sampled_from(["a", "b"])},
+            {"content_id": st.sampled_from(CONTENT_REFS)},
             optional={"topic": st.sampled_from(["exam", "job", 7]), "seconds": st.sampled_from([3, 30, 300])},
         )
 
@@ -130,6 +136,7 @@ WHERE_BY_TYPE: dict[str, list[list[dict[str, Any]]]] = {
     ],
     "order.refunded": [[{"property": "amount", "op": "lte", "value": 9.9}]],
     "message.received": [[{"property": "text", "op": "contains", "value": "钱"}]],
+    "content.favorited": [[{"property": "content_id", "op": "eq", "value": "b"}]],
 }
 
 
@@ -191,9 +198,24 @@ def tag_leaves(tag_ids: list[int]) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-def rules(tag_ids: list[int], segment_ids: list[int] = ()) -> st.SearchStrategy[dict[str, Any]]:  # type: ignore[assignment]
+def interest_leaves(content_tag_ids: list[int]) -> st.SearchStrategy[dict[str, Any]]:
+    # thresholds around what views (1) and favourites (3) add up to after some halvings
+    return st.builds(
+        lambda tag, at_least: {"interest": tag, "at_least": at_least},
+        st.sampled_from(content_tag_ids),
+        st.sampled_from([0.25, 0.5, 0.7, 1, 1.5, 2, 3, 4.5, 7]),
+    )
+
+
+def rules(
+    tag_ids: list[int],
+    segment_ids: list[int] = (),  # type: ignore[assignment]
+    content_tag_ids: list[int] = (),  # type: ignore[assignment]
+) -> st.SearchStrategy[dict[str, Any]]:
     # behaviour is where the two paths differ most (windows, counts, property types): draw it most
     leaves = [event_leaves(), ATTRIBUTE_LEAVES, event_leaves(), COMPUTED_LEAVES, event_leaves(), tag_leaves(tag_ids)]
+    if content_tag_ids:
+        leaves += [interest_leaves(content_tag_ids), interest_leaves(content_tag_ids)]
     if segment_ids:
         leaves.append(st.builds(lambda s: {"segment": s}, st.sampled_from(list(segment_ids))))
     leaf = st.one_of(*leaves)
@@ -216,6 +238,8 @@ class World:
     workspace_id: int
     contact_ids: list[int]
     tag_ids: list[int]
+    content_tag_ids: list[int]
+    item_ids: list[int]
 
 
 def build_world(session: Session, crowd: list[Person], name: str = "差分") -> World:
@@ -232,7 +256,20 @@ def build_world(session: Session, crowd: list[Person], name: str = "差分") -> 
     session.flush()
     tags = [Tag(workspace_id=ws, group_id=group.id, name=n) for n in ("考试", "就业", "直播")]
     session.add_all(tags)
+    topics = ContentTagGroup(workspace_id=ws, name="主题")
+    session.add(topics)
     session.flush()
+    content_tags = [ContentTag(workspace_id=ws, group_id=topics.id, name=n) for n in ("考试", "就业")]
+    session.add_all(content_tags)
+    items = [
+        ContentItem(workspace_id=ws, kind=ContentKind.article, title=f"文章{n}", status=ContentStatus.published)
+        for n in range(len(ITEM_TAGS))
+    ]
+    session.add_all(items)
+    session.flush()
+    for item, indexes in zip(items, ITEM_TAGS, strict=True):
+        for index in indexes:
+            session.add(ContentItemTag(workspace_id=ws, content_id=item.id, tag_id=content_tags[index].id))
     contact_ids = []
     for n, person in enumerate(crowd):
         attributes: dict[str, Any] = {}
@@ -263,7 +300,15 @@ def build_world(session: Session, crowd: list[Person], name: str = "差分") -> 
         for index in person.tags:
             session.add(ContactTag(workspace_id=ws, contact_id=contact.id, tag_id=tags[index].id))
     session.flush()
-    return World(ws, contact_ids, [t.id for t in tags])
+    return World(ws, contact_ids, [t.id for t in tags], [t.id for t in content_tags], [i.id for i in items])
+
+
+def _resolved(properties: dict[str, Any], world: World) -> dict[str, Any]:
+    ref = properties.get("content_id")
+    if isinstance(ref, str) and ref[:1] in ("@", "#"):
+        item_id = world.item_ids[int(ref[1:])]
+        return {**properties, "content_id": str(item_id) if ref[0] == "@" else item_id}
+    return properties
 
 
 def write_events(session: Session, world: World, events: list[Happening], start: int = 0) -> None:
@@ -281,7 +326,7 @@ def write_events(session: Session, world: World, events: list[Happening], start:
                 "contact_id": world.contact_ids[e.person],
                 "occurred_at": NOW - dt.timedelta(hours=e.hours_ago),
                 "received_at": NOW,
-                "properties": e.properties,
+                "properties": _resolved(e.properties, world),
             }
             for n, e in enumerate(events)
         ],

@@ -1,8 +1,10 @@
-"""The fast path (rules compiled to SQL over the computed properties) agrees exactly with a plain
-evaluation of the rule over the raw data, for random contacts, events and rules, on both databases."""
+"""The fast path (rules compiled to SQL over the computed properties and the user portraits) agrees
+exactly with a plain evaluation of the rule over the raw data, for random contacts, events and rules, on
+both databases, today and days later (interest decays)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +16,7 @@ from siyu.auth.principal import Principal
 from siyu.computed import service as computed
 from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.events.service import workspace_timezone
+from siyu.recommend import portrait
 from siyu.segments import service as segments
 from siyu.segments.compiler import matching_contacts
 from siyu.segments.evaluate import matches
@@ -33,15 +36,18 @@ def test_compiled_rules_agree_with_plain_evaluation(db, clock, data) -> None:  #
         world = build_world(session, crowd)
         ws = world.workspace_id
         principal = Principal(workspace_id=ws, scopes=frozenset())
+        half_life = data.draw(st.sampled_from([1.0, 3.5, 14.0]), label="half-life (days)")
+        portrait.save_config(session, ws, portrait.RecommendConfig(half_life_days=half_life))
         write_events(session, world, happenings)
-        # the computed properties are built incrementally, in two runs that cut the stream anywhere
+        # the computed properties and portraits are built incrementally, in two runs that cut the stream anywhere
         tz = workspace_timezone(session, ws)
         cut = data.draw(st.integers(0, len(happenings)))
         stream = computed.read_events(session, ws)
-        computed.apply_events(session, ws, stream[:cut], tz)
-        computed.apply_events(session, ws, stream[cut:], tz)
+        for part in (stream[:cut], stream[cut:]):
+            computed.apply_events(session, ws, part, tz)
+            portrait.apply_content_events(session, ws, part)
 
-        base_rule = data.draw(rules(world.tag_ids), label="saved segment rule")
+        base_rule = data.draw(rules(world.tag_ids, [], world.content_tag_ids), label="saved segment rule")
         base = segments.create_segment(session, principal, name="基础", rule=base_rule)
         catalog = segments.catalog(session, ws)
         ctx = segments.context(session, ws, NOW)
@@ -55,11 +61,15 @@ def test_compiled_rules_agree_with_plain_evaluation(db, clock, data) -> None:  #
         expected_base = {c for c in world.contact_ids if matches(base_node, plain[c], ctx)}
         assert set(segments.list_member_ids(session, base, principal, after=None, limit=100)) == expected_base
 
+        # rules asked now or days later: windows slide and interests decay (segment membership stays as stored)
+        later = data.draw(st.sampled_from([0, 0, 1, 4, 30]), label="days later")
+        asked = segments.context(session, ws, NOW + dt.timedelta(days=later))
+        assert asked.half_life_days == half_life
         for n in range(5):
-            rule: dict[str, Any] = data.draw(rules(world.tag_ids, [base.id]), label=f"rule {n}")
+            rule: dict[str, Any] = data.draw(rules(world.tag_ids, [base.id], world.content_tag_ids), label=f"rule {n}")
             node = parse_rule(rule, catalog)
-            fast = set(session.scalars(matching_contacts(session, ctx, node)))
-            slow = {c for c in world.contact_ids if matches(node, plain[c], ctx)}
+            fast = set(session.scalars(matching_contacts(session, asked, node)))
+            slow = {c for c in world.contact_ids if matches(node, plain[c], asked)}
             assert fast == slow, f"rule {rule}"
 
 

@@ -190,7 +190,9 @@ def test_incremental_membership_agrees_with_plain_evaluation(db, clock, data) ->
         world = build_world(session, crowd)
         principal = Principal(workspace_id=world.workspace_id, scopes=frozenset())
         saved = [
-            segments.create_segment(session, principal, name=f"s{n}", rule=data.draw(rules(world.tag_ids)))
+            segments.create_segment(
+                session, principal, name=f"s{n}", rule=data.draw(rules(world.tag_ids, [], world.content_tag_ids))
+            )
             for n in range(3)
         ]
         ids = [(s.id, s.rule) for s in saved]

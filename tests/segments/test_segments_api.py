@@ -38,6 +38,8 @@ def _contact(client: Any, name: str, **fields: Any) -> dict[str, Any]:
         ({"computed": "value_tier", "op": "gt", "value": "loyal"}, "$.op", "expected one of"),
         ({"region": "上海"}, "$", "expected one of the keys"),
         ({"and": [{"identity": "phone", "extra": 1}]}, "$.and[0].extra", "unexpected key"),
+        ({"or": [{"interest": 999999, "at_least": 1}]}, "$.or[0].interest", "no content tag 999999"),
+        ({"interest": True, "at_least": 1}, "$.interest", "expected a content tag id"),
     ],
 )
 def test_a_bad_rule_is_refused_with_the_path_and_the_reason(tenant, rule, path, reason) -> None:  # type: ignore[no-untyped-def]

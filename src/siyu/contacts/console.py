@@ -22,10 +22,12 @@ from siyu.contacts import filters, repository, service
 from siyu.contacts.models import AttributeType, Contact, Gender
 from siyu.contacts.schemas import ContactUpdate, NoteCreate
 from siyu.contacts.timeline import timeline
+from siyu.content.console import content_labels
 from siyu.errors import SiyuError, ValidationFailed, validation_error
 from siyu.kit.schemas import decode_cursor, encode_cursor
 from siyu.kit.time import utcnow
-from siyu.segments.console import contact_panel
+from siyu.recommend import service as recommend_service
+from siyu.segments.console import contact_panel, lifecycle_labels
 from siyu.staff.models import Staff
 from siyu.staff.service import list_staff
 from siyu.tags import service as tags_service
@@ -38,6 +40,9 @@ PAGE_SIZE = 50
 FILTER_FIELDS = ("q", "tag", "owner", "source_channel", "attr_key", "attr_value", "created_from", "created_to")
 PROFILE_FIELDS = ("name", "source_channel", "region", "occupation", "gender", "birthday", "consult_question")
 TIMELINE_PAGE = 30
+PORTRAIT_TAGS = 8
+PORTRAIT_SEEN = 5
+RECOMMENDED = 5
 
 
 async def form_data(request: Request) -> FormData:
@@ -303,6 +308,7 @@ def _contact_context(
         "values": {},
         "can_write": Scope.contacts_write in principal.scopes,
         "user_model": contact_panel(session, request, principal, contact.id),
+        "can_content": Scope.content_read in principal.scopes,
     }
 
 
@@ -317,6 +323,39 @@ def contact_page(request: Request, user: CurrentUser, contact_id: int) -> Respon
     if context["contact"].id != contact_id:  # merged away: show the survivor's page
         return redirect(request, f"/console/contacts/{context['contact'].id}")
     return render(request, "contacts/detail.html", context, user=user)
+
+
+@router.get("/contacts/{contact_id}/portrait")
+def contact_portrait(request: Request, user: CurrentUser, contact_id: int) -> Response:
+    """The contact page's portrait panel (loaded after the page): the strongest content interests, decayed
+    to today, what they have seen, and the items to send next with the reasons. A fresh exploration
+    sample on every load, so "other suggestions" asks again."""
+    principal = user.principal
+    principal.require(Scope.contacts_read)
+    principal.require(Scope.content_read)
+    session = _session(request, write=False)
+    try:
+        contact = service.get_contact(session, principal, contact_id)
+        config, today, affinities, seen = recommend_service.portrait_of(
+            session, principal.workspace_id, contact.id, top=PORTRAIT_TAGS
+        )
+        recommendations = recommend_service.recommend_for_contact(
+            session, principal.workspace_id, contact.id, limit=RECOMMENDED
+        )
+    finally:
+        session.close()
+    strongest = max((a.current for a in affinities), default=0.0)
+    context = {
+        "contact": contact,
+        "half_life_days": config.half_life_days,
+        "today": today,
+        "affinities": [(a, round(100 * a.current / strongest) if strongest > 0 else 0) for a in affinities],
+        "seen": seen[:PORTRAIT_SEEN],
+        "recommendations": recommendations,
+        "stage_labels": lifecycle_labels(request),
+        "kind_labels": content_labels(request)["kind"],
+    }
+    return render(request, "contacts/_portrait.html", context, user=user)
 
 
 @router.get("/contacts/{contact_id}/timeline")

@@ -25,6 +25,7 @@ from siyu.content.models import ContentItem, ContentKind, ContentStatus
 from siyu.content.schemas import ContentCreate, ContentUpdate, PushCreate
 from siyu.errors import SiyuError, ValidationFailed
 from siyu.segments import service as segments
+from siyu.staff.service import list_staff
 
 router = APIRouter()
 PAGE = 50
@@ -46,7 +47,8 @@ def _can_write(user: ConsoleUser) -> bool:
     return Scope.content_write in user.principal.scopes
 
 
-def _labels(request: Request) -> dict[str, dict[str, str]]:
+def content_labels(request: Request) -> dict[str, dict[str, str]]:
+    """Kinds and statuses of content items in the reader's language (also for other pages' item lists)."""
     _ = gettext_for(request)
     return {
         "kind": {
@@ -121,7 +123,7 @@ def library(
         "items": items,
         "tags": tags,
         "groups": groups,
-        "labels": _labels(request),
+        "labels": content_labels(request),
         "filters": {"kind": kind, "status": status, "tag_id": tag_id, "q": q},
         "next_before": items[-1].id if more else None,
         "can_write": _can_write(user),
@@ -143,7 +145,7 @@ def _editor(
         "values": values,
         "errors": errors or [],
         "groups": service.list_tag_groups(session, user.principal.workspace_id),
-        "labels": _labels(request),
+        "labels": content_labels(request),
         "kinds": [k.value for k in ContentKind],
         "statuses": [s.value for s in ContentStatus],
     }
@@ -169,15 +171,30 @@ def _values_of(item: ContentItem, tag_ids: list[int]) -> dict[str, Any]:
     }
 
 
+EDITOR_FIELDS = (
+    "title",
+    "status",
+    "body",
+    "question",
+    "answers",
+    "url",
+    "mime",
+    "appid",
+    "path",
+    "cover_url",
+    "summary",
+)
+
+
 def _values_of_form(form: FormData, kind: str) -> dict[str, Any]:
-    names = ("title", "status", "body", "question", "answers", "url", "mime", "appid", "path", "cover_url", "summary")
-    return {"kind": kind, **{n: _text(form, n) for n in names}, "tag_ids": _tag_ids(form)}
+    return {"kind": kind, **{n: _text(form, n) for n in EDITOR_FIELDS}, "tag_ids": _tag_ids(form)}
 
 
 @router.get("/content/new")
 def new_item(request: Request, user: CurrentUser, kind: str = "article") -> Response:
     user.principal.require(Scope.content_write)
-    values = {"kind": kind if _kind(kind) else "article", "status": "draft", "tag_ids": []}
+    values: dict[str, Any] = {name: "" for name in EDITOR_FIELDS}
+    values |= {"kind": kind if _kind(kind) else "article", "status": "draft", "tag_ids": []}
     with get_database(request).transaction(write=False) as session:
         return _editor(request, user, session, None, values)
 
@@ -281,9 +298,10 @@ def _item_page(
             "segment_id": segment_id,
             "segment_list": segments.list_segments(session, principal.workspace_id) if can_segments else [],
             "versions": service.list_versions(session, item),
+            "staff_names": {s.id: s.name for s in list_staff(session, principal.workspace_id)},
             "pushes": service.list_pushes(session, item, limit=20),
             "body_html": render_markup(item.body),
-            "labels": _labels(request),
+            "labels": content_labels(request),
             "can_write": _can_write(user),
             "created": created,
             "error": error,

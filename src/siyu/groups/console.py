@@ -16,16 +16,20 @@ from siyu.auth.scopes import Scope
 from siyu.console.dashboard import parse_range, stacked_chart, zone
 from siyu.console.render import ConsoleUser, flash, gettext_for, redirect, render
 from siyu.console.security import CurrentUser
+from siyu.content.console import content_labels
 from siyu.errors import Conflict, ValidationFailed
 from siyu.groups import repository, service
 from siyu.groups.models import GroupCodeStatus, GroupPurpose, GroupStatus
 from siyu.groups.schemas import GroupCodeCreate, GroupCreate, GroupUpdate
+from siyu.recommend import service as recommend_service
+from siyu.segments.console import lifecycle_labels
 from siyu.staff.service import list_staff
 
 router = APIRouter()
 
 DEFAULT_DAYS = 30
 MEMBERS_SHOWN = 500
+RECOMMENDED = 5
 
 
 async def form_data(request: Request) -> FormData:
@@ -185,6 +189,12 @@ def _group_context(session: Session, request: Request, user: ConsoleUser, group_
         "line",
     )
     code = service.get_code(session, workspace_id, group.code_id) if group.code_id else None
+    recommendations = None
+    if Scope.content_read in user.principal.scopes:
+        # the members' mean portrait, their most common stage; "seen" is what was pushed to the group
+        recommendations, _members = recommend_service.recommend_for_group(
+            session, workspace_id, group.id, limit=RECOMMENDED
+        )
     return {
         "group": read,
         "kpis": kpis,
@@ -199,6 +209,9 @@ def _group_context(session: Session, request: Request, user: ConsoleUser, group_
         "date_to": date_to,
         "range_error": range_error,
         "can_write": _can_write(user),
+        "recommendations": recommendations,
+        "stage_labels": lifecycle_labels(request),
+        "kind_labels": content_labels(request)["kind"],
         "state": {
             "name": read.name,
             "purpose": read.purpose.value,

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -426,20 +426,40 @@ def half_life_days(session: Session, workspace_id: int) -> float:
     return load_config(session, workspace_id).half_life_days
 
 
+# "At least t" on `level` (days) with a hair of tolerance, so that exactly the threshold stays in
+# whatever the float rounding of a sum; the plain evaluation of a rule (`reaches`) uses the same one.
+LEVEL_TOLERANCE = 1e-9
+
+
+def reaches(value: float, threshold: float, half_life_days: float) -> bool:
+    """Whether an affinity (decayed to today) counts as at least `threshold` (> 0): the comparison
+    `affinity_at_least` makes in SQL, in plain Python."""
+    if value <= 0:
+        return False
+    return half_life_days * math.log2(value) >= half_life_days * math.log2(threshold) - LEVEL_TOLERANCE
+
+
 def affinity_at_least(
     workspace_id: int, content_tag_id: int, threshold: float, today: dt.date, half_life_days: float
 ) -> Select[int]:
-    """The contacts whose affinity for the content tag is at least `threshold` today: an index range
-    on (workspace_id, content_tag_id, level). `half_life_days` is the workspace's (`half_life_days()`);
-    a threshold <= 0 would take every contact, so it takes those with any affinity."""
+    """The contacts whose affinity for the content tag is at least `threshold` today (`current()`, so an
+    as_of_day after today counts as today): an index range on (workspace_id, content_tag_id, level).
+    `half_life_days` is the workspace's (`half_life_days()`); a threshold <= 0 would take every contact,
+    so it takes those with any affinity."""
     statement = select(ContactContentAffinity.contact_id).where(
         ContactContentAffinity.workspace_id == workspace_id,
         ContactContentAffinity.content_tag_id == content_tag_id,
     )
     if threshold > 0:
         bound = (today - EPOCH).days + half_life_days * math.log2(threshold)
-        # level is a float; a hair of tolerance keeps "exactly the threshold" in.
-        statement = statement.where(ContactContentAffinity.level >= bound - 1e-9)
+        statement = statement.where(
+            ContactContentAffinity.level >= bound - LEVEL_TOLERANCE,
+            # dated after today (events from a skewed clock): it has not decayed up to today, only kept
+            or_(
+                ContactContentAffinity.as_of_day <= today,
+                ContactContentAffinity.score >= threshold * 2 ** (-LEVEL_TOLERANCE / half_life_days),
+            ),
+        )
     return statement
 
 
@@ -462,5 +482,6 @@ __all__ = [
     "affinity_at_least_for",
     "apply_content_events",
     "forget_portraits",
+    "reaches",
     "rebuild_portraits",
 ]

@@ -197,6 +197,27 @@ def _engagement(session: Session, workspace_id: int, catalog: Catalog) -> tuple[
 # --- one contact or one group -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Reason:
+    """One reason for a recommendation, as data: `text` is the English the API gives; the console words
+    the same facts in the reader's language (content/_recommendations.html).
+
+    kind: "interest" (tag, value), "no_interest" (names: the item's topics), "no_topics", "seen" (count),
+    "not_seen", "stage" (stage), "stage_mismatch" (names: the stages it fits, stage), "stage_unknown"
+    (names), "exploration" (value, count: engaged, reached). `pushed` when "seen" means pushed to a group.
+    """
+
+    kind: str
+    text: str
+    tag: str = ""
+    value: float = 0.0
+    names: tuple[str, ...] = ()
+    count: int = 0
+    reached: int = 0
+    stage: str = ""
+    pushed: bool = False
+
+
 @dataclass
 class Recommendation:
     content_id: int
@@ -207,7 +228,11 @@ class Recommendation:
     stage: float  # the stage factor
     exploration: float  # the Thompson sample of the item's engagement rate
     seen_count: int
-    reasons: list[str] = field(default_factory=list)
+    why: list[Reason] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [reason.text for reason in self.why]
 
 
 @dataclass
@@ -270,7 +295,7 @@ def _rank_one(
             exploration=round(float(theta[j]), 4),
             seen_count=count,
         )
-        rec.reasons = _reasons(catalog, interest[0], j, stage, rec, theta[j], seen_word)
+        rec.why = _reasons(catalog, interest[0], j, stage, rec, seen_word)
         out.append(rec)
         if len(out) >= limit:
             break
@@ -283,29 +308,37 @@ def _reasons(
     j: int,
     stage: str | None,
     rec: Recommendation,
-    theta: float,
     seen_word: str,
-) -> list[str]:
-    reasons: list[str] = []
+) -> list[Reason]:
+    reasons: list[Reason] = []
     tags = np.nonzero(catalog.topic[:, j])[0]
     matched = sorted(((float(interest[t]), catalog.tag_names[t]) for t in tags if interest[t] > 0), reverse=True)
     if matched:
-        reasons.extend(f"{name} interest {value:.2f}" for value, name in matched[:3])
+        reasons.extend(
+            Reason("interest", f"{name} interest {value:.2f}", tag=name, value=value) for value, name in matched[:3]
+        )
     elif len(tags):
-        reasons.append("no interest yet in " + ", ".join(catalog.tag_names[t] for t in tags[:3]))
+        names = tuple(catalog.tag_names[t] for t in tags[:3])
+        reasons.append(Reason("no_interest", "no interest yet in " + ", ".join(names), names=names))
     else:
-        reasons.append("no topic tags")
-    reasons.append(f"{seen_word} {rec.seen_count}×" if rec.seen_count else f"not {seen_word}")
-    fits = catalog.item_stages[j]
+        reasons.append(Reason("no_topics", "no topic tags"))
+    pushed = seen_word == "pushed"
+    if rec.seen_count:
+        reasons.append(Reason("seen", f"{seen_word} {rec.seen_count}×", count=rec.seen_count, pushed=pushed))
+    else:
+        reasons.append(Reason("not_seen", f"not {seen_word}", pushed=pushed))
+    fits = tuple(catalog.item_stages[j])
     if fits and stage is not None:
         if rec.stage > 1:
-            reasons.append(f"stage: {stage}")
+            reasons.append(Reason("stage", f"stage: {stage}", stage=stage))
         else:
-            reasons.append(f"stage mismatch: for {', '.join(fits)}, contact is {stage}")
+            text = f"stage mismatch: for {', '.join(fits)}, contact is {stage}"
+            reasons.append(Reason("stage_mismatch", text, names=fits, stage=stage))
     elif fits:
-        reasons.append(f"for stage {', '.join(fits)} (stage unknown)")
+        reasons.append(Reason("stage_unknown", f"for stage {', '.join(fits)} (stage unknown)", names=fits))
     engaged, exposed = int(catalog.engaged[j]), int(catalog.exposed[j])
-    reasons.append(f"exploration {rec.exploration:.2f} (engagement sample; {engaged} engaged of {exposed} reached)")
+    text = f"exploration {rec.exploration:.2f} (engagement sample; {engaged} engaged of {exposed} reached)"
+    reasons.append(Reason("exploration", text, value=rec.exploration, count=engaged, reached=exposed))
     return reasons
 
 

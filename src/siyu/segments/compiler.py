@@ -21,6 +21,7 @@ from siyu.channels.models import ChannelTouch
 from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.contacts.models import Contact, Identity
 from siyu.events.models import Event
+from siyu.recommend.portrait import affinity_at_least
 from siyu.scoring.models import ContactScore
 from siyu.segments.context import RuleContext, anniversary_days, relative_range
 from siyu.segments.models import SegmentMember
@@ -32,6 +33,7 @@ from siyu.segments.rules import (
     EventCountCond,
     EventTimeCond,
     IdentityCond,
+    InterestCond,
     Node,
     Not,
     Or,
@@ -96,6 +98,11 @@ class Compiler:
             return self._computed(node)
         if isinstance(node, SegmentCond):
             return Contact.id.in_(select(SegmentMember.contact_id).where(SegmentMember.segment_id == node.segment_id))
+        if isinstance(node, InterestCond):
+            # the stored affinity decayed to the context's today (an index range on level)
+            return Contact.id.in_(
+                affinity_at_least(self.ws, node.content_tag_id, node.at_least, self.ctx.today, self.ctx.half_life_days)
+            )
         raise TypeError(f"unknown rule node {node!r}")
 
     # ----------------------------------------------------------------- profile fields

@@ -31,9 +31,11 @@ from siyu.console.security import CurrentUser
 from siyu.contacts import attributes as attrs
 from siyu.contacts import service as contacts_service
 from siyu.contacts.models import Contact
+from siyu.content import service as content_service
 from siyu.errors import Conflict, SiyuError
 from siyu.events.catalog import STANDARD_EVENT_TYPES
 from siyu.kit.time import utcnow
+from siyu.recommend import portrait
 from siyu.scoring import service as scoring_service
 from siyu.scoring.config import INTENTION_LEVELS, LIFECYCLE_STAGES, TIERS, parse_config
 from siyu.scoring.models import ContactScore, ScoringSettings
@@ -127,6 +129,11 @@ def _labels(request: Request) -> dict[str, dict[str, str]]:
     }
 
 
+def lifecycle_labels(request: Request) -> dict[str, str]:
+    """Lifecycle stage key -> its name in the reader's language."""
+    return _labels(request)["lifecycle_stage"]
+
+
 def _transaction_stages(session: Session, workspace_id: int) -> dict[str, str]:
     """The workspace's transaction stages, key -> label, in order (none if not configured or unreadable)."""
     raw = session.scalar(select(ScoringSettings.config).where(ScoringSettings.workspace_id == workspace_id))
@@ -217,6 +224,7 @@ def _vocabulary(
         "intention_level": list(INTENTION_LEVELS),
     }
     stages = _transaction_stages(session, workspace_id)
+    config = portrait.load_config(session, workspace_id)
     computed = []
     for name, (kind, description) in COMPUTED.items():
         choices = None
@@ -258,6 +266,11 @@ def _vocabulary(
             {"name": g.name, "tags": [{"id": t.id, "name": t.name} for t in tags if t.group_id == g.id]} for g in groups
         ],
         "codes": [{"id": c.id, "name": c.name} for c in codes],
+        "contentTags": [
+            {"name": g.name, "tags": [{"id": t.id, "name": t.name} for t in group_tags]}
+            for g, group_tags in content_service.list_tag_groups(session, workspace_id)
+            if group_tags
+        ],
         "segments": [
             {"id": s.id, "name": s.name}
             for s in service.list_segments(session, workspace_id)
@@ -282,6 +295,17 @@ def _vocabulary(
             "event": _("Behaviour (event)"),
             "computed": _("Computed property"),
             "segment": _("In segment"),
+            "interest": _("Content interest"),
+            "interestAtLeast": _("affinity at least"),
+            "interestHelp": _(
+                "From the user portrait: a view of content with this tag adds %(view)s, a favourite %(favourite)s; "
+                "the affinity halves every %(days)s days."
+            )
+            % {
+                "view": _number(config.weights.get("content.viewed", 0.0)),
+                "favourite": _number(config.weights.get("content.favorited", 0.0)),
+                "days": _number(config.half_life_days),
+            },
             "has": _("has"),
             "hasNot": _("has no"),
             "matchAny": _("has any of"),
@@ -315,6 +339,10 @@ def _vocabulary(
             "badJson": _("Not valid JSON yet: the builder shows the last valid rule."),
         },
     }
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 # --- shared pieces ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""When and where a rule is evaluated: the workspace, its time zone, and "now" (days are local days)."""
+"""When and where a rule is evaluated: the workspace, its time zone, "now" (days are local days), and the
+half-life of its user portraits (interest conditions compare affinities decayed to today)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class RuleContext:
     workspace_id: int
     tz: ZoneInfo
     now: dt.datetime
+    # siyu.recommend.portrait.RecommendConfig.half_life_days of the workspace (14 days unless changed)
+    half_life_days: float = 14.0
 
     @property
     def today(self) -> dt.date:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siyu.computed.service import StreamEvent, amount_cents
+from siyu.recommend.portrait import content_id_of, reaches
 from siyu.segments.context import RuleContext, anniversary_days, relative_range
 from siyu.segments.rules import (
     And,
@@ -22,6 +23,7 @@ from siyu.segments.rules import (
     EventCountCond,
     EventTimeCond,
     IdentityCond,
+    InterestCond,
     Node,
     Not,
     Or,
@@ -42,6 +44,10 @@ class Facts:
     events: list[StreamEvent] = field(default_factory=list)
     scores: dict[str, Any] = field(default_factory=dict)  # the built-in models' outputs
     in_segment: Callable[[int], bool] = lambda _segment_id: False
+    # For interest conditions: the content items of the workspace its events name, with their content
+    # tags, and the portrait's weight per event type (siyu.recommend.portrait.RecommendConfig.weights).
+    item_tags: dict[int, frozenset[int]] = field(default_factory=dict)
+    interest_weights: dict[str, float] = field(default_factory=dict)
 
 
 def matches(node: Node, facts: Facts, ctx: RuleContext) -> bool:
@@ -75,7 +81,28 @@ def matches(node: Node, facts: Facts, ctx: RuleContext) -> bool:
         return _computed(node, facts, ctx)
     if isinstance(node, SegmentCond):
         return facts.in_segment(node.segment_id)
+    if isinstance(node, InterestCond):
+        return reaches(interest(node.content_tag_id, facts, ctx), node.at_least, ctx.half_life_days)
     raise TypeError(f"unknown rule node {node!r}")
+
+
+def interest(content_tag_id: int, facts: Facts, ctx: RuleContext) -> float:
+    """The contact's affinity for a content tag today, from their raw events: each event with a weight
+    naming an item with the tag adds its weight, halved every half-life from its local day. As in the
+    portrait, the sum is taken as of the latest such day and decays from there to today, never grows
+    towards it (an event dated after today counts as of its own day)."""
+    gains: list[tuple[float, dt.date]] = []
+    for event in facts.events:
+        weight = facts.interest_weights.get(event.type, 0.0)
+        content_id = content_id_of(event.properties) if weight > 0 else None
+        if content_id is not None and content_tag_id in facts.item_tags.get(content_id, frozenset()):
+            gains.append((weight, ctx.local_date(event.occurred_at)))
+    if not gains:
+        return 0.0
+    half_life = ctx.half_life_days
+    latest = max(day for _, day in gains)
+    total = sum(weight * 0.5 ** ((latest - day).days / half_life) for weight, day in gains)
+    return float(total * 0.5 ** (max((ctx.today - latest).days, 0) / half_life))
 
 
 def performed(event_type: str, where: tuple[PropertyFilter, ...], events: Iterable[StreamEvent]) -> list[StreamEvent]:

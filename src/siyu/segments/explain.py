@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 from siyu.channels.models import ChannelCode, ChannelTouch
 from siyu.computed.service import StreamEvent
 from siyu.contacts.models import Contact, Identity
+from siyu.content.models import ContentItemTag, ContentTag
 from siyu.events.models import Event
+from siyu.recommend.portrait import content_id_of, load_config
 from siyu.scoring.models import ContactScore
 from siyu.segments.context import RuleContext
-from siyu.segments.evaluate import Facts, in_window, matches, performed
+from siyu.segments.evaluate import Facts, in_window, interest, matches, performed
 from siyu.segments.models import Segment, SegmentMember
 from siyu.segments.rules import (
     And,
@@ -29,6 +31,7 @@ from siyu.segments.rules import (
     EventCountCond,
     EventTimeCond,
     IdentityCond,
+    InterestCond,
     Node,
     Not,
     Or,
@@ -98,6 +101,7 @@ def load_facts(
         facts[row.contact_id].events.append(StreamEvent(*row))
     for score in session.scalars(select(ContactScore).where(ContactScore.contact_id.in_(ids))):
         facts[score.contact_id].scores = {name: getattr(score, name) for name in SCORE_NAMES}
+    _load_items(session, workspace_id, facts)
     if in_segment is None:
         memberships: set[tuple[int, int]] = set(
             session.execute(
@@ -112,6 +116,26 @@ def load_facts(
     for contact_id, fact in facts.items():
         fact.in_segment = lambda segment_id, _c=contact_id: lookup(_c, segment_id)  # type: ignore[misc]
     return facts
+
+
+def _load_items(session: Session, workspace_id: int, facts: dict[int, Facts]) -> None:
+    """The content tags of the items (of this workspace) the events name, and the portrait weights."""
+    weights = dict(load_config(session, workspace_id).weights)
+    named = {cid for fact in facts.values() for e in fact.events if (cid := content_id_of(e.properties)) is not None}
+    item_tags: dict[int, set[int]] = {}
+    ordered = sorted(named)
+    for start in range(0, len(ordered), 5_000):
+        chunk = ordered[start : start + 5_000]
+        for item_id, tag_id in session.execute(
+            select(ContentItemTag.content_id, ContentItemTag.tag_id).where(
+                ContentItemTag.workspace_id == workspace_id, ContentItemTag.content_id.in_(chunk)
+            )
+        ):
+            item_tags.setdefault(int(item_id), set()).add(int(tag_id))
+    frozen = {item_id: frozenset(tags) for item_id, tags in item_tags.items()}
+    for fact in facts.values():
+        fact.item_tags = frozen
+        fact.interest_weights = weights
 
 
 # --------------------------------------------------------------------------- explaining
@@ -147,7 +171,7 @@ WORDS: dict[str, dict[str, str]] = {
         "first": "first", "last": "last", "before": "before", "after": "on or after",
         "moment": "{which} {event}{where} {op} {when}", "days ago": "{n} days ago",
         "segment": "in segment {name}", "not set": "not set", "not computed": "not computed",
-        "observed times": "{n} times",
+        "observed times": "{n} times", "interest": "interest in {tag} ≥ {n}",
     },
     "zh-CN": {
         "eq": "等于", "ne": "不等于", "in": "属于", "not_in": "不属于", "contains": "包含",
@@ -162,17 +186,19 @@ WORDS: dict[str, dict[str, str]] = {
         "first": "首次", "last": "最近一次", "before": "早于", "after": "不早于",
         "moment": "{which} {event}{where} {op} {when}", "days ago": "{n} 天前", "segment": "在分群「{name}」中",
         "not set": "未填写", "not computed": "尚未计算", "observed times": "{n} 次",
+        "interest": "对「{tag}」的兴趣 ≥ {n}",
     },
 }  # fmt: skip
 
 
 @dataclass
 class Names:
-    """Names to show instead of ids (tags, channel codes, segments)."""
+    """Names to show instead of ids (tags, channel codes, segments, content tags)."""
 
     tags: dict[int, str] = field(default_factory=dict)
     codes: dict[int, str] = field(default_factory=dict)
     segments: dict[int, str] = field(default_factory=dict)
+    content_tags: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def of_workspace(cls, session: Session, workspace_id: int) -> Names:
@@ -185,6 +211,11 @@ class Names:
             ),
             segments=dict(
                 session.execute(select(Segment.id, Segment.name).where(Segment.workspace_id == workspace_id)).all()
+            ),
+            content_tags=dict(
+                session.execute(
+                    select(ContentTag.id, ContentTag.name).where(ContentTag.workspace_id == workspace_id)
+                ).all()
             ),
         )
 
@@ -251,6 +282,9 @@ def describe(node: Node, names: Names | None = None, lang: str = "en") -> str:
     if isinstance(node, ComputedCond):
         value = "" if node.value is None else _value_text(node.value)
         return f"{node.name} {w[node.op]} {value}".rstrip()
+    if isinstance(node, InterestCond):
+        tag = names.content_tags.get(node.content_tag_id, f"#{node.content_tag_id}")
+        return w["interest"].format(tag=tag, n=_value_text(node.at_least))
     return w["segment"].format(name=names.segments.get(node.segment_id, f"#{node.segment_id}"))
 
 
@@ -268,6 +302,8 @@ def _observed(node: Node, facts: Facts, ctx: RuleContext, w: dict[str, str]) -> 
     if isinstance(node, ComputedCond) and node.name in facts.scores:
         value = facts.scores.get(node.name)
         return w["not computed"] if value is None else _value_text(value)
+    if isinstance(node, InterestCond):
+        return f"{interest(node.content_tag_id, facts, ctx):.2f}"
     return ""
 
 

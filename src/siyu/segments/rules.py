@@ -8,7 +8,8 @@ the differential tests hold the two together.
       {"attribute": "region", "op": "eq", "value": "上海"},
       {"tags": [12], "match": "any"},
       {"event": "content.viewed", "count": {"op": "gte", "value": 2}, "within_last_days": 7},
-      {"computed": "order_count", "op": "eq", "value": 0}
+      {"computed": "order_count", "op": "eq", "value": 0},
+      {"interest": 7, "at_least": 0.5}
     ]}
 """
 
@@ -139,8 +140,17 @@ class SegmentCond:
     segment_id: int
 
 
+@dataclass(frozen=True)
+class InterestCond:
+    """The user portrait's affinity for a content tag (siyu.recommend.portrait), decayed to today, is at
+    least `at_least`."""
+
+    content_tag_id: int
+    at_least: float
+
+
 Node = (And | Or | Not | AttributeCond | IdentityCond | TagsCond | ChannelCodeCond | EventCountCond | EventTimeCond) | (
-    ComputedCond | SegmentCond
+    ComputedCond | SegmentCond | InterestCond
 )
 
 
@@ -194,6 +204,9 @@ COMPUTED_OPS: dict[str, frozenset[str]] = {
     "choice": PRESENCE_OPS | EQUALITY_OPS,
 }
 
+# An affinity is a decayed sum of event weights (1 a view by default): thresholds above this are typos.
+MAX_INTEREST = 1_000_000.0
+
 PROPERTY_OPS = frozenset({"eq", "ne", "in", "not_in", "contains", "gt", "gte", "lt", "lte", "is_set", "is_not_set"})
 PROPERTY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -207,6 +220,7 @@ class Catalog:
     tag_ids: frozenset[int] = frozenset()
     segment_ids: frozenset[int] = frozenset()
     code_ids: frozenset[int] = frozenset()
+    content_tag_ids: frozenset[int] = frozenset()
     attributes: Mapping[str, tuple[FieldKind, tuple[str, ...] | None]] = field(default_factory=dict)
     segment_rule: Callable[[int], dict[str, Any] | None] | None = None
     # the segment being saved, so "in segment X" never reaches back to itself
@@ -236,7 +250,7 @@ class _Parser:
         raise RuleError(
             path,
             "expected one of the keys and, or, not, attribute, identity, tags, channel_code, event, computed, "
-            f"segment; got {sorted(raw) or 'an empty object'}",
+            f"segment, interest; got {sorted(raw) or 'an empty object'}",
         )
 
     def _heads(self) -> list[tuple[str, Callable[[dict[str, Any], str, int], Node]]]:
@@ -251,6 +265,7 @@ class _Parser:
             ("event", self._event),
             ("computed", self._computed),
             ("segment", self._segment),
+            ("interest", self._interest),
         ]
 
     def _and_or(self, raw: dict[str, Any], path: str, depth: int) -> Node:
@@ -427,6 +442,24 @@ class _Parser:
             raise RuleError(f"{path}.segment", f"no segment {segment_id} in this workspace")
         self.segment_refs.add(segment_id)
         return SegmentCond(segment_id)
+
+    def _interest(self, raw: dict[str, Any], path: str, _depth: int) -> Node:
+        _only(raw, {"interest", "at_least"}, path)
+        tag_id = raw["interest"]
+        if isinstance(tag_id, bool) or not isinstance(tag_id, int):
+            raise RuleError(f"{path}.interest", f"expected a content tag id, got {_kind(tag_id)}")
+        if tag_id not in self.catalog.content_tag_ids:
+            raise RuleError(
+                f"{path}.interest", f"no content tag {tag_id} in this workspace (GET /api/v1/content/tag-groups)"
+            )
+        if "at_least" not in raw:
+            raise RuleError(f"{path}.at_least", "give the affinity to reach, e.g. 0.5 (one view today counts 1)")
+        threshold = _number(raw["at_least"], f"{path}.at_least")
+        if not 0 < threshold <= MAX_INTEREST:
+            raise RuleError(
+                f"{path}.at_least", f"expected a number above 0 and at most {MAX_INTEREST:g}, got {threshold:g}"
+            )
+        return InterestCond(tag_id, threshold)
 
 
 def _kind(value: Any) -> str:

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from siyu.auth.principal import Principal
 from siyu.channels.models import ChannelCode
 from siyu.contacts.models import AttributeDefinition, Contact
+from siyu.content.models import ContentTag
 from siyu.errors import Conflict, NotFound
 from siyu.events.repository import allocate_seq, insert_events
 from siyu.events.service import workspace_timezone
 from siyu.kit.repository import flush_unique
 from siyu.kit.time import utcnow
+from siyu.recommend import portrait
 from siyu.segments.compiler import count_matching, matching_contacts
 from siyu.segments.context import RuleContext
 from siyu.segments.models import Segment, SegmentMember, SegmentSizeDay
@@ -32,7 +34,12 @@ SAMPLE_SIZE = 20
 
 
 def context(session: Session, workspace_id: int, now: dt.datetime | None = None) -> RuleContext:
-    return RuleContext(workspace_id, workspace_timezone(session, workspace_id), now or utcnow())
+    return RuleContext(
+        workspace_id,
+        workspace_timezone(session, workspace_id),
+        now or utcnow(),
+        half_life_days=portrait.half_life_days(session, workspace_id),
+    )
 
 
 def catalog(session: Session, workspace_id: int, *, self_segment_id: int | None = None) -> Catalog:
@@ -49,6 +56,9 @@ def catalog(session: Session, workspace_id: int, *, self_segment_id: int | None 
         tag_ids=frozenset(session.scalars(select(Tag.id).where(Tag.workspace_id == workspace_id))),
         segment_ids=frozenset(rules),
         code_ids=frozenset(session.scalars(select(ChannelCode.id).where(ChannelCode.workspace_id == workspace_id))),
+        content_tag_ids=frozenset(
+            session.scalars(select(ContentTag.id).where(ContentTag.workspace_id == workspace_id))
+        ),
         attributes=attributes,
         segment_rule=rules.get,
         self_segment_id=self_segment_id,

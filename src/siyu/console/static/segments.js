@@ -45,6 +45,7 @@
       case "event": return { kind: kind, event: "content.viewed", mode: "count", cop: "gte", count: 1, window: "last", days: 7, start: "", end: "", where: [], top: "after", tunit: "days_ago", tdate: "", tdays: 7 };
       case "computed": return { kind: kind, name: "intention_level", op: "eq", value: "" };
       case "segment": return { kind: kind, segment: V.segments.length ? V.segments[0].id : "" };
+      case "interest": var first = contentTags()[0]; return { kind: kind, tag: first ? first[0] : "", atLeast: 1 };
     }
   }
   function fromJSON(raw) {
@@ -89,6 +90,8 @@
       } else if ("value" in raw) node.value = raw.value;
     } else if ("segment" in raw) {
       node = { kind: "segment", segment: raw.segment };
+    } else if ("interest" in raw) {
+      node = { kind: "interest", tag: raw.interest, atLeast: "at_least" in raw ? raw.at_least : "" };
     } else throw new Error("unsupported");
     node.not = negate;
     return node;
@@ -110,6 +113,9 @@
     if (s === "true") return true;
     if (s === "false") return false;
     return numberish(s) ? Number(s) : s;
+  }
+  function contentTags() { // [id, "group: tag"] of every content tag
+    return (V.contentTags || []).reduce(function (all, g) { return all.concat(g.tags.map(function (t) { return [t.id, g.name + ": " + t.name]; })); }, []);
   }
   function fieldKind(name) { var f = V.fields.filter(function (x) { return x.value === name; })[0]; return f ? f.kind : "text"; }
   function computedOf(name) { return V.computed.filter(function (x) { return x.value === name; })[0] || V.computed[0]; }
@@ -146,6 +152,10 @@
     } else if (node.kind === "computed") {
       out = valued({ computed: node.name, op: node.op }, node.op, node.value, node.value2, computedOf(node.name).kind);
     } else if (node.kind === "segment") out = { segment: Number(node.segment) };
+    else if (node.kind === "interest") {
+      out = { interest: Number(node.tag) };
+      if (node.atLeast !== "" && node.atLeast !== undefined) out.at_least = numberish(node.atLeast) ? Number(node.atLeast) : node.atLeast;
+    }
     return node.not ? { not: out } : out;
   }
 
@@ -229,6 +239,10 @@
       parts = parts.concat(valueInputs(node, c.kind, c.choices));
     } else if (k === "segment") {
       parts.push(select(V.segments.map(function (s) { return [s.id, s.name]; }), node.segment, function (v) { node.segment = v; }, "field", false));
+    } else if (k === "interest") {
+      parts.push(select(contentTags(), node.tag, function (v) { node.tag = v; }, "field content-tag", false), T.interestAtLeast,
+                 input(node.atLeast, function (v) { node.atLeast = v; }, { type: "number", min: 0, step: "0.1", "class": "n at-least", "aria-label": T.interestAtLeast }),
+                 el("span", { "class": "muted small help", text: T.interestHelp }));
     }
     var row = el("div", { "class": "cond" }, parts);
     if (k === "event") {
@@ -253,7 +267,9 @@
     return el("label", { "class": "not-label" + (node.not ? " on" : "") }, [box, T.not]);
   }
   function kindSelect(node, parent, index) {
-    var kinds = ["attribute", "tags", "event", "computed", "identity", "channel_code", "segment"].filter(function (k) { return k !== "segment" || V.segments.length; });
+    var kinds = ["attribute", "tags", "event", "computed", "interest", "identity", "channel_code", "segment"].filter(function (k) {
+      return (k !== "segment" || V.segments.length) && (k !== "interest" || contentTags().length);
+    });
     return select(kinds.map(function (k) { return [k, T[k]]; }), node.kind, function (v) {
       var fresh = blank(v); fresh.not = node.not; parent.children[index] = fresh;
     }, "kind");
