@@ -109,5 +109,13 @@ def test_deliveries_are_on_the_contacts_timeline(app, tenant) -> None:
     items = tenant.client.get(f"/api/v1/contacts/{contact}/timeline").json()["items"]
     (entry,) = [e for e in items if e["kind"] == "delivery"]
     assert entry["id"] == sent["id"] and entry["data"]["status"] == "sent" and entry["data"]["text"] == "欢迎"
-    html = console.get(f"/console/contacts/{contact}")
-    assert html.status_code == 200 and "delivery.sent" in html.text
+    html = console.get(f"/console/contacts/{contact}", headers={"Accept-Language": "zh-CN"})
+    assert html.status_code == 200
+    row = html.text.split('class="entry delivery"')[1].split("</li>")[0]
+    assert "触达" in row and "已发送" in row and "沙箱" in row and "欢迎" in row and "api" in row
+    capped = tenant.client.post(
+        "/api/v1/delivery/deliveries", json={"contact_id": contact, "step": "b", "channel": "sandbox", "text": "第二条"}
+    ).json()
+    assert capped["status"] == "skipped" and capped["reason"] == "cap_day"  # default: one a day
+    html = console.get(f"/console/contacts/{contact}", headers={"Accept-Language": "en"})
+    assert "Daily cap reached" in html.text

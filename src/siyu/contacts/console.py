@@ -22,6 +22,7 @@ from siyu.contacts import filters, repository, service
 from siyu.contacts.models import AttributeType, Contact, Gender
 from siyu.contacts.schemas import ContactUpdate, NoteCreate
 from siyu.contacts.timeline import timeline
+from siyu.delivery.console import channel_labels, reason_labels
 from siyu.content.console import content_labels
 from siyu.errors import SiyuError, ValidationFailed, validation_error
 from siyu.kit.schemas import decode_cursor, encode_cursor
@@ -309,6 +310,8 @@ def _contact_context(
         "can_write": Scope.contacts_write in principal.scopes,
         "user_model": contact_panel(session, request, principal, contact.id),
         "can_content": Scope.content_read in principal.scopes,
+        "channel_labels": channel_labels(request),
+        "reason_labels": reason_labels(request),
     }
 
 
