@@ -22,8 +22,8 @@ from siyu.contacts import filters, repository, service
 from siyu.contacts.models import AttributeType, Contact, Gender
 from siyu.contacts.schemas import ContactUpdate, NoteCreate
 from siyu.contacts.timeline import timeline
-from siyu.delivery.console import channel_labels, reason_labels
 from siyu.content.console import content_labels
+from siyu.delivery.console import channel_labels, reason_labels
 from siyu.errors import SiyuError, ValidationFailed, validation_error
 from siyu.kit.schemas import decode_cursor, encode_cursor
 from siyu.kit.time import utcnow
