@@ -185,8 +185,11 @@ def forget(session: Session, contact_ids: Collection[int]) -> None:
 
 
 REBUILD_CHUNK = 50_000
-# A whole-workspace rebuild upserts per-day rows in stream order, i.e. all over a table of millions of
-# rows: with SQLite's small default cache every upsert reads pages back from the file.
+# A whole workspace is rebuilt a slice of contacts at a time, each slice's events read through the
+# (contact_id, occurred_at) index: its rows are then complete and written in key order, instead of
+# upserts in stream order landing all over tables of millions of rows.
+REBUILD_CONTACTS = 20_000
+# The per-day table's secondary index still takes writes all over; a bigger cache keeps them in memory.
 REBUILD_CACHE_MB = 1024
 
 
@@ -208,25 +211,40 @@ def rebuild(
     if contact_ids is None:
         session.execute(delete(ContactEventStat).where(ContactEventStat.workspace_id == workspace_id))
         session.execute(delete(ContactEventDay).where(ContactEventDay.workspace_id == workspace_id))
-    else:
-        forget(session, contact_ids)
-        if not contact_ids:
-            return 0
+        with sqlite_cache(session, REBUILD_CACHE_MB):
+            return _rebuild_by_contact_slices(session, workspace_id, tz, up_to_seq)
+    forget(session, contact_ids)
+    if not contact_ids:
+        return 0
     read = 0
     after = 0
-    with sqlite_cache(session, REBUILD_CACHE_MB):
-        while True:
-            chunk = read_events(
-                session,
-                workspace_id,
-                after_seq=after,
-                up_to_seq=up_to_seq,
-                contact_ids=contact_ids,
-                limit=REBUILD_CHUNK,
-            )
-            if not chunk:
-                return read
-            # Chunks cut one contact's events in two; the upsert adds them up like the stream does.
-            apply_events(session, workspace_id, chunk, tz)
-            read += len(chunk)
-            after = chunk[-1].seq
+    while True:
+        chunk = read_events(
+            session, workspace_id, after_seq=after, up_to_seq=up_to_seq, contact_ids=contact_ids, limit=REBUILD_CHUNK
+        )
+        if not chunk:
+            return read
+        # Chunks cut one contact's events in two; the upsert adds them up like the stream does.
+        apply_events(session, workspace_id, chunk, tz)
+        read += len(chunk)
+        after = chunk[-1].seq
+
+
+def _rebuild_by_contact_slices(session: Session, workspace_id: int, tz: ZoneInfo, up_to_seq: int | None) -> int:
+    ids = list(
+        session.scalars(
+            select(Event.contact_id).where(Event.workspace_id == workspace_id).distinct().order_by(Event.contact_id)
+        )
+    )
+    read = 0
+    for start in range(0, len(ids), REBUILD_CONTACTS):
+        low, high = ids[start], ids[min(start + REBUILD_CONTACTS, len(ids)) - 1]
+        q = select(Event.seq, Event.type, Event.contact_id, Event.occurred_at, Event.properties).where(
+            Event.workspace_id == workspace_id, Event.contact_id >= low, Event.contact_id <= high
+        )
+        if up_to_seq is not None:
+            q = q.where(Event.seq <= up_to_seq)
+        events = [StreamEvent(*row) for row in session.execute(q.order_by(Event.contact_id, Event.occurred_at))]
+        apply_events(session, workspace_id, events, tz)
+        read += len(events)
+    return read
