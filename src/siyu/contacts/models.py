@@ -47,6 +47,13 @@ class Contact(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
             sqlite_where=text("timezone IS NOT NULL"),
             postgresql_where=text("timezone IS NOT NULL"),
         ),
+        # The self-reference: deleting a contact (or a workspace) checks who was merged into it.
+        Index(
+            "ix_contact_merged_into_id",
+            "merged_into_id",
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+        ),
     )
 
     name: Mapped[str | None] = mapped_column(String(100), nullable=True)
