@@ -236,14 +236,19 @@ def _rebuild_by_contact_slices(session: Session, workspace_id: int, tz: ZoneInfo
             select(Event.contact_id).where(Event.workspace_id == workspace_id).distinct().order_by(Event.contact_id)
         )
     )
+    # SQLite would rather range over its (workspace_id, seq) index, i.e. read the whole stream for every
+    # slice; "+ 0" keeps those two columns out of index selection so it takes (contact_id, occurred_at).
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    workspace_column: Any = Event.workspace_id + 0 if sqlite else Event.workspace_id
+    seq_column: Any = Event.seq + 0 if sqlite else Event.seq
     read = 0
     for start in range(0, len(ids), REBUILD_CONTACTS):
         low, high = ids[start], ids[min(start + REBUILD_CONTACTS, len(ids)) - 1]
         q = select(Event.seq, Event.type, Event.contact_id, Event.occurred_at, Event.properties).where(
-            Event.workspace_id == workspace_id, Event.contact_id >= low, Event.contact_id <= high
+            workspace_column == workspace_id, Event.contact_id >= low, Event.contact_id <= high
         )
         if up_to_seq is not None:
-            q = q.where(Event.seq <= up_to_seq)
+            q = q.where(seq_column <= up_to_seq)
         events = [StreamEvent(*row) for row in session.execute(q.order_by(Event.contact_id, Event.occurred_at))]
         apply_events(session, workspace_id, events, tz)
         read += len(events)
