@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import broadcasts, contacts_list, delivery, import_contacts, ingest, recommend, scripts, usermodel
+from bench import broadcasts, contacts_list, delivery, import_contacts, ingest, journeys, recommend, scripts, usermodel
 from bench.common import Verdict, banner, print_verdicts
 
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts += recommend.run(quick=args.quick)
     verdicts += delivery.run(quick=args.quick)
     verdicts += broadcasts.run(quick=args.quick)
+    verdicts += journeys.run(quick=args.quick)
 
     banner(f"all benchmarks done in {time.perf_counter() - start:.0f}s")
     print_verdicts(verdicts, "targets (ratios and medians measured in this run; machines are noisy)")

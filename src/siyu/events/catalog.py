@@ -66,6 +66,8 @@ STANDARD_EVENT_TYPES: dict[str, tuple[type[Properties], str]] = {
     "contact.merged": (Properties, "siyu merged another profile into this one (recorded by siyu)"),
     "contact.opted_out": (Properties, "the person asked to receive nothing more (recorded by siyu)"),
     "contact.opted_in": (Properties, "the person's opt-out was lifted (recorded by siyu)"),
+    "journey.entered": (Properties, "the person entered a journey (recorded by siyu)"),
+    "journey.exited": (Properties, "the person left a journey: completed, goal reached or exited (recorded by siyu)"),
     "group.joined": (GroupMembership, "joined a chat group"),
     "group.left": (GroupMembership, "left a chat group"),
     "content.viewed": (ContentEngagement, "opened a piece of content"),
@@ -83,6 +85,8 @@ STANDARD_EVENT_TYPES: dict[str, tuple[type[Properties], str]] = {
 }
 
 # Types siyu records itself; integrators may not send them.
-SYSTEM_EVENT_TYPES = frozenset({"contact.merged", "contact.opted_out", "contact.opted_in"})
+SYSTEM_EVENT_TYPES = frozenset(
+    {"contact.merged", "contact.opted_out", "contact.opted_in", "journey.entered", "journey.exited"}
+)
 
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
