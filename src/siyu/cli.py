@@ -435,6 +435,10 @@ def demo(
 
         err.print("user model: reading the simulated events …")
         catch_up(database)
+        from siyu.demo.build import DEMO_JOURNEY_NAME, start_demo_journeys
+
+        start_demo_journeys(database, result.workspace_id)
+        err.print(f"journey {DEMO_JOURNEY_NAME!r} is live on the sandbox channel for people added from now on")
     finally:
         database.dispose()
     table = Table("event type", "count")

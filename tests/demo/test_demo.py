@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from siyu.app import create_app
 from siyu.channels.models import ChannelCode, ChannelCodeStaff, ChannelCodeStaffDay, ChannelCost, ChannelTouch
@@ -203,6 +204,13 @@ def test_the_command_builds_once_and_refuses_twice(tmp_path: Path) -> None:
     assert "interrupted build" in built.stderr
     assert "demo@siyu.local" in built.stdout and "a-demo-password" in built.stdout
     assert "order.paid" in built.stdout and "80 contacts" in built.stdout
+    assert "新客户欢迎 SOP" in built.stderr  # the onboarding SOP is live for people added from now on
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        status = conn.execute(text("SELECT status FROM journey WHERE name = '新客户欢迎 SOP'")).scalar_one()
+        config = conn.execute(text("SELECT config FROM delivery_settings")).scalar_one()
+    engine.dispose()
+    assert status == "active" and json.loads(config)["sandbox"]["open_rate"] == 0.4
 
     again = siyu(url, "demo", "--contacts", "80", "--weeks", "1")
     assert again.returncode == 1 and "--reset" in again.stderr

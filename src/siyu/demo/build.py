@@ -58,7 +58,7 @@ from siyu.demo.catalog import CUSTOMER_TIERS, INDUSTRIES, INTENTION_LEVELS, Indu
 from siyu.events import service as events
 from siyu.events.models import Event
 from siyu.kit import time as siyu_time
-from siyu.staff.models import Role
+from siyu.staff.models import Role, Staff
 from siyu.staff.schemas import StaffCreate
 from siyu.staff.service import add_staff
 from siyu.tags.models import TagSource
@@ -906,3 +906,35 @@ def build_demo(database: Database, options: DemoOptions, progress: Progress | No
         }
     seconds["total"] = time.perf_counter() - began
     return DemoResult(ws, options.admin_email, options.admin_password, bulk, int(contacts), counts, seconds)
+
+
+DEMO_JOURNEY_NAME = "新客户欢迎 SOP"
+
+
+def start_demo_journeys(database: Database, workspace_id: int) -> int:
+    """After the simulated weeks: the onboarding SOP live on the sandbox channel (people added from now on
+    go through it; nothing leaves siyu), and sandbox messages that simulate opens and clicks. Returns the
+    journey id."""
+    from siyu.delivery import policy
+    from siyu.delivery.endpoints import save_config
+    from siyu.journeys import service as journeys
+    from siyu.journeys.templates import TEMPLATES, instantiate
+
+    with database.transaction() as session:
+        admin = session.scalars(
+            select(Staff.id).where(Staff.workspace_id == workspace_id, Staff.role == Role.admin).order_by(Staff.id)
+        ).first()
+        operator = Principal(workspace_id=workspace_id, scopes=frozenset(), staff_id=admin, role=Role.admin)
+        config, _ = policy.load(session, workspace_id)
+        engaged = config.model_copy(update={"sandbox": policy.SandboxSimulation(open_rate=0.4, click_rate=0.5, seed=1)})
+        save_config(session, workspace_id, engaged)
+        journey = journeys.create_journey(
+            session,
+            operator,
+            name=DEMO_JOURNEY_NAME,
+            definition=instantiate("onboarding"),
+            description=TEMPLATES["onboarding"].description,
+        )
+        journeys.publish(session, operator, journey.id)
+        journeys.activate(session, operator, journey.id)
+        return journey.id
