@@ -231,6 +231,59 @@ def test_get_external_contact_and_add_msg_template() -> None:
         assert fake.msg_templates[0]["external_userid"] == ["wmEXT1"]
 
 
+def test_a_broadcast_is_read_back_per_staff_member_and_per_customer_a_page_at_a_time() -> None:
+    with fake_wecom() as (fake, client, _clock):
+        customers = [f"wmC{n:03d}" for n in range(5)]
+        fake.remove_customer("wmC004", "zhangsan")  # deleted the staff member before the task was made
+        made = client.add_msg_template(sender="zhangsan", external_userids=customers, text="双十一")
+        assert made.fail_list == ["wmC004"]
+        (waiting,) = client.groupmsg_tasks(made.msgid)
+        assert (waiting.userid, waiting.status, waiting.send_time, waiting.sent) == ("zhangsan", 0, None, False)
+        assert {r.status for r in client.groupmsg_send_results(made.msgid, "zhangsan")} == {0}
+
+        fake.remove_customer("wmC003")  # deleted every staff member after the task was made
+        assert fake.confirm_msg_template("zhangsan", send_time=1795406400) == [made.msgid]
+        (sent,) = client.groupmsg_tasks(made.msgid)
+        assert (sent.status, sent.send_time, sent.sent) == (2, 1795406400, True)
+        first = client.get_groupmsg_send_result(made.msgid, "zhangsan", limit=2)
+        assert len(first.items) == 2 and first.next_cursor
+        results = client.groupmsg_send_results(made.msgid, "zhangsan")
+        assert [(r.external_userid, r.status, r.send_time) for r in results] == [
+            ("wmC000", 1, 1795406400),
+            ("wmC001", 1, 1795406400),
+            ("wmC002", 1, 1795406400),
+            ("wmC003", 2, None),
+        ]
+        assert client.groupmsg_send_results(made.msgid, "lisi") == []  # not their task
+        with pytest.raises(WeComError) as unknown:
+            client.groupmsg_tasks("msgNOPE")
+        assert unknown.value.errcode == 40058
+        with pytest.raises(ValidationFailed):
+            client.get_groupmsg_task(made.msgid, limit=1001)
+
+
+def test_wecom_keeps_a_customer_to_four_broadcasts_a_month() -> None:
+    with fake_wecom() as (fake, client, _clock):
+        november, december = 1795406400, 1795406400 + 31 * 86400
+        statuses = []
+        for send_time in (november,) * 5 + (december,):
+            made = client.add_msg_template(sender="zhangsan", external_userids=["wmC1"], text="hi")
+            fake.confirm_msg_template("zhangsan", msgid=made.msgid, send_time=send_time)
+            (result,) = client.groupmsg_send_results(made.msgid, "zhangsan")
+            statuses.append(result.status)
+        assert statuses == [1, 1, 1, 1, 3, 1]
+
+
+def test_a_group_broadcast_reports_per_group() -> None:
+    with fake_wecom() as (fake, client, _clock):
+        fake.add_group_chat("wrG1", "zhangsan")
+        fake.add_group_chat("wrG2", "zhangsan")
+        made = client.add_msg_template(sender="zhangsan", chat_type="group", text="今晚直播")
+        fake.confirm_msg_template("zhangsan")
+        results = client.groupmsg_send_results(made.msgid, "zhangsan")
+        assert [(r.chat_id, r.status, r.external_userid) for r in results] == [("wrG1", 1, None), ("wrG2", 1, None)]
+
+
 # --- end to end: a customer scans a code ---------------------------------------------------------------------------
 
 

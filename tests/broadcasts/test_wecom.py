@@ -1,5 +1,7 @@
 """WeCom broadcasts against the local fake WeCom server: one add_msg_template task per sending staff
-member, at most once; confirmations read back per staff member; reminders; group messages."""
+member, at most once; confirmations and per-customer results read back (staff confirm in the fake);
+each customer's delivery counted against their budgets and settled by WeCom's result; reminders; group
+messages."""
 
 from __future__ import annotations
 
@@ -8,49 +10,18 @@ import itertools
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from tests.broadcasts.broadcast_helpers import contact, published, tag, work
 
 from siyu.adapters.wecom.fake_server import FakeWeCom
 from siyu.app import create_app
 from siyu.broadcasts import wecom
 from siyu.broadcasts.models import BroadcastWeComTarget, BroadcastWeComTask, WeComTaskStatus
+from siyu.delivery.models import ContactSendDay, Delivery, DeliveryStatus, StaffSendDay
 from siyu.staff.models import Staff
 from siyu.stafftasks.models import StaffTask
 
 _n = itertools.count(1)
-
-
-class Confirmations:
-    """The two result APIs the fake server lacks, answered from what the test says staff did."""
-
-    def __init__(self, fake: FakeWeCom) -> None:
-        self.fake = fake
-        self.sent_by: dict[str, int] = {}  # userid -> send_time of the staff members who confirmed
-        self.not_friends: set[str] = set()  # external_userids that deleted the staff member
-        fake._routes["externalcontact/get_groupmsg_task"] = self.task
-        fake._routes["externalcontact/get_groupmsg_send_result"] = self.result
-
-    def template(self, msgid: str) -> dict[str, Any]:
-        return next(t for t in self.fake.msg_templates if t["msgid"] == msgid)
-
-    def task(self, body: dict[str, Any], _q: dict[str, str]) -> dict[str, Any]:
-        sender = self.template(body["msgid"])["sender"]
-        row: dict[str, Any] = {"userid": sender, "status": 0}
-        if sender in self.sent_by:
-            row = {"userid": sender, "status": 2, "send_time": self.sent_by[sender]}
-        return {"errcode": 0, "errmsg": "ok", "task_list": [row], "next_cursor": ""}
-
-    def result(self, body: dict[str, Any], _q: dict[str, str]) -> dict[str, Any]:
-        template = self.template(body["msgid"])
-        if template["chat_type"] == "group":
-            rows = [{"chat_id": "wrGroup1", "userid": body["userid"], "status": 1}]
-        else:
-            rows = [
-                {"external_userid": e, "userid": body["userid"], "status": 2 if e in self.not_friends else 1}
-                for e in template.get("external_userid", [])
-            ]
-        return {"errcode": 0, "errmsg": "ok", "send_list": rows, "next_cursor": ""}
 
 
 @pytest.fixture
@@ -95,6 +66,26 @@ def run_wecom(db: Any) -> None:
     work(db)
     wecom.create_pending(db)
     wecom.check_results(db)
+
+
+def deliveries_of(db: Any, broadcast_id: int) -> dict[int, tuple[str, str | None]]:
+    """contact id -> (status, reason) of the broadcast's deliveries."""
+    with db.transaction(write=False) as session:
+        rows = session.execute(
+            select(Delivery.contact_id, Delivery.status, Delivery.reason).where(
+                Delivery.source == f"broadcast:{broadcast_id}"
+            )
+        ).all()
+    return {int(c): (DeliveryStatus(s).value, r) for c, s, r in rows}
+
+
+def sends_counted(db: Any, contact_id: int) -> int:
+    """Messages counted against the contact's budget (all days)."""
+    with db.transaction(write=False) as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(ContactSendDay.sends), 0)).where(ContactSendDay.contact_id == contact_id)
+        )
+    return int(total or 0)
 
 
 def tasks_of(db: Any, broadcast_id: int) -> list[BroadcastWeComTask]:
@@ -142,8 +133,12 @@ def test_one_task_per_staff_member_with_their_customers(tenant, db, fake, world)
         "excluded": {"opted_out": 1, "no_address": 2},
         "at": None,
     }
+    assert b["status"] == "sending"  # the frozen audience goes through delivery's checks in batches
+    work(db)
+    b = tenant.client.get(f"/api/v1/broadcasts/{b['id']}").json()
     assert b["status"] == "sent"  # handed to staff: nothing more for siyu to send
     assert b["progress"]["queued"] == 3 and b["progress"]["skipped"] == 3
+    assert b["progress"]["reasons"] == {"opted_out": 1, "no_address": 2}
     assert b["wecom"] == {"tasks": 2, "confirmed": 0, "waiting": 0, "failed": 0}
     run_wecom(db)
     calls = sorted(fake.msg_templates, key=lambda t: t["sender"])
@@ -165,14 +160,13 @@ def test_one_task_per_staff_member_with_their_customers(tenant, db, fake, world)
 
 
 def test_confirmations_are_read_back_and_the_unconfirmed_reminded(tenant, db, fake, world, clock) -> None:  # type: ignore[no-untyped-def]
-    confirmations = Confirmations(fake)
     b = _create(tenant, audience={"tag_ids": [world["tag"]]})
     run_wecom(db)
     waiting = tenant.client.get(f"/api/v1/broadcasts/{b['id']}/staff", params={"unconfirmed": True}).json()
     assert {s["staff_id"] for s in waiting} == {world["zhang"], world["li"]}
 
-    confirmations.sent_by["zhangsan"] = int(clock.now.timestamp())
-    confirmations.not_friends.add("wmA2")
+    fake.remove_customer("wmA2", "zhangsan")  # deleted the staff member after the task was made
+    assert len(fake.confirm_msg_template("zhangsan", send_time=int(clock.now.timestamp()))) == 1
     run_wecom(db)  # checked less than CHECK_EVERY ago: nothing is read yet
     assert {s["status"] for s in tenant.client.get(f"/api/v1/broadcasts/{b['id']}/staff").json()} == {"created"}
     clock.advance(minutes=6)
@@ -200,7 +194,7 @@ def test_confirmations_are_read_back_and_the_unconfirmed_reminded(tenant, db, fa
     assert tenant.client.post(f"/api/v1/broadcasts/{b['id']}/staff/987654/remind").status_code == 404
 
     # a refresh reads again on the next turn, without waiting CHECK_EVERY
-    confirmations.sent_by["lisi"] = int(clock.now.timestamp())
+    fake.confirm_msg_template("lisi", send_time=int(clock.now.timestamp()))
     assert tenant.client.post(f"/api/v1/broadcasts/{b['id']}/refresh").status_code == 200
     run_wecom(db)
     assert tenant.client.get(f"/api/v1/broadcasts/{b['id']}").json()["wecom"]["confirmed"] == 2
@@ -208,6 +202,7 @@ def test_confirmations_are_read_back_and_the_unconfirmed_reminded(tenant, db, fa
 
 def test_task_creation_is_at_most_once(tenant, db, fake, world, clock) -> None:  # type: ignore[no-untyped-def]
     b = _create(tenant, audience={"tag_ids": [world["tag"]]})
+    work(db)
     # the worker dies after marking a task `creating` and before recording WeCom's answer
     first = tasks_of(db, b["id"])[0]
     assert wecom._claim(db, first.id, clock.now) is not None
@@ -226,6 +221,7 @@ def test_busy_waits_and_refusals_fail(tenant, db, fake, world, clock) -> None:  
 
     fake.fail("externalcontact/add_msg_template", -1, times=4)  # busy: the client retries 3 times, then gives up
     b = _create(tenant, audience={"tag_ids": [world["tag"]]})
+    work(db)
     first, second = (t.id for t in tasks_of(db, b["id"]))
     wecom.create_pending(db, make_client=no_sleep)  # busy: stops this turn, the other task waits too
     assert {t.status for t in tasks_of(db, b["id"])} == {WeComTaskStatus.pending}
@@ -243,18 +239,126 @@ def test_busy_waits_and_refusals_fail(tenant, db, fake, world, clock) -> None:  
 
 
 def test_cancel_stops_tasks_not_yet_created(tenant, db, fake, world) -> None:  # type: ignore[no-untyped-def]
-    b = _create(tenant, audience={"tag_ids": [world["tag"]]})
-    cancelled = tenant.client.post(f"/api/v1/broadcasts/{b['id']}/cancel")
+    people = world["people"]
+    before_batches = _create(tenant, audience={"tag_ids": [world["tag"]]})
+    cancelled = tenant.client.post(f"/api/v1/broadcasts/{before_batches['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    run_wecom(db)
+    assert tasks_of(db, before_batches["id"]) == [] and deliveries_of(db, before_batches["id"]) == {}
+
+    b = _create(tenant, name="任务未建", audience={"tag_ids": [world["tag"]]})
+    work(db)  # every batch done: the tasks wait to be created in WeCom
+    assert sends_counted(db, people["a1"]) == 1
+    assert tenant.client.post(f"/api/v1/broadcasts/{b['id']}/cancel").status_code == 200
     run_wecom(db)
     assert fake.msg_templates == []
     assert {t.status for t in tasks_of(db, b["id"])} == {WeComTaskStatus.cancelled}
+    settled = deliveries_of(db, b["id"])
+    assert {settled[people[k]] for k in ("a1", "a2", "b1")} == {("failed", "send_failed")}
+    assert sends_counted(db, people["a1"]) == 0  # the budget came back: the customer can be reached today
+
     other = _create(tenant, name="已交给员工", audience={"tag_ids": [world["tag"]]})
     run_wecom(db)
+    assert len(fake.msg_templates) == 2
     assert tenant.client.post(f"/api/v1/broadcasts/{other['id']}/cancel").status_code == 409
 
 
+def test_a_wecom_broadcast_counts_toward_the_contacts_budgets(tenant, db, fake, world) -> None:  # type: ignore[no-untyped-def]
+    people = world["people"]
+    first = _create(tenant, audience={"tag_ids": [world["tag"]]})
+    run_wecom(db)
+    outcomes = deliveries_of(db, first["id"])
+    assert {outcomes[people[k]] for k in ("a1", "a2", "b1")} == {("queued", "sent_by_caller")}
+    assert outcomes[people["opted"]] == ("skipped", "opted_out")
+    assert outcomes[people["no_id"]] == outcomes[people["no_sender"]] == ("skipped", "no_address")
+    assert sends_counted(db, people["a1"]) == 1
+    with db.transaction(write=False) as session:  # the sending staff accounts' days too
+        assert session.scalar(select(StaffSendDay.sends).where(StaffSendDay.staff_id == world["zhang"])) == 2
+
+    # on the contact's timeline and in the deliveries log
+    timeline = tenant.client.get(f"/api/v1/contacts/{people['a1']}/timeline").json()["items"]
+    (entry,) = [e for e in timeline if e["kind"] == "delivery"]
+    assert entry["data"]["source"] == f"broadcast:{first['id']}" and entry["data"]["channel"] == "wecom"
+    assert entry["data"]["status"] == "queued" and entry["data"]["reason"] == "sent_by_caller"
+    log = tenant.client.get("/api/v1/delivery/deliveries", params={"source": f"broadcast:{first['id']}"}).json()
+    assert {d["contact_id"] for d in log["items"] if d["status"] == "queued"} == {
+        people["a1"],
+        people["a2"],
+        people["b1"],
+    }
+
+    # a second broadcast the same day: the customers already had today's message (default cap: 1 a day)
+    second = _create(tenant, name="第二次", audience={"tag_ids": [world["tag"]]})
+    assert second["plan"]["eligible"] == 0 and second["plan"]["excluded"]["cap_day"] == 3
+    run_wecom(db)
+    got = tenant.client.get(f"/api/v1/broadcasts/{second['id']}").json()
+    assert got["progress"]["queued"] == 0 and got["progress"]["reasons"]["cap_day"] == 3
+    assert got["wecom"]["tasks"] == 0 and len(fake.msg_templates) == 2
+    assert deliveries_of(db, second["id"])[people["a1"]] == ("skipped", "cap_day")
+    # and across channels: no sandbox message to them today either
+    sandbox = tenant.client.post(
+        "/api/v1/delivery/deliveries", json={"contact_id": people["a1"], "step": "x", "channel": "sandbox", "text": "t"}
+    ).json()
+    assert (sandbox["status"], sandbox["reason"]) == ("skipped", "cap_day")
+
+
+def test_per_customer_results_settle_the_deliveries(tenant, db, fake, world, clock) -> None:  # type: ignore[no-untyped-def]
+    people = world["people"]
+    fake.remove_customer("wmB1")  # deleted li before the task was made: WeCom leaves them out (fail_list)
+    b = _create(tenant, audience={"tag_ids": [world["tag"]]})
+    run_wecom(db)
+    assert deliveries_of(db, b["id"])[people["b1"]] == ("failed", "send_failed")
+    assert sends_counted(db, people["b1"]) == 0
+
+    fake.remove_customer("wmA2", "zhangsan")  # deleted zhangsan after the task was made
+    confirmed_at = int(clock.now.timestamp()) + 60
+    fake.confirm_msg_template("zhangsan", send_time=confirmed_at)
+    clock.advance(minutes=6)
+    run_wecom(db)
+    with db.transaction(write=False) as session:
+        rows = {
+            d.contact_id: d for d in session.scalars(select(Delivery).where(Delivery.source == f"broadcast:{b['id']}"))
+        }
+        msgid = next(t.msgid for t in tasks_of(db, b["id"]) if t.staff_id == world["zhang"])
+    sent, gone = rows[people["a1"]], rows[people["a2"]]
+    assert (sent.status, sent.reason, sent.external_id) == (DeliveryStatus.sent, None, msgid)
+    assert sent.sent_at is not None and int(sent.sent_at.timestamp()) == confirmed_at
+    assert (gone.status, gone.reason) == (DeliveryStatus.failed, "send_failed")
+    assert "status 2" in (gone.detail or "")
+    assert sends_counted(db, people["a1"]) == 1 and sends_counted(db, people["a2"]) == 0
+    with db.transaction(write=False) as session:
+        assert session.scalar(select(StaffSendDay.sends).where(StaffSendDay.staff_id == world["zhang"])) == 1
+
+    # repeated reads change nothing; the last read after the results settled changes nothing more here
+    clock.advance(hours=2)
+    run_wecom(db)
+    assert deliveries_of(db, b["id"])[people["a1"]] == ("sent", None)
+
+
+def test_a_refused_or_lost_task_settles_its_customers(tenant, db, fake, world, clock) -> None:  # type: ignore[no-untyped-def]
+    people = world["people"]
+    b = _create(tenant, audience={"tag_ids": [world["tag"]]})
+    work(db)
+    zhang_task, li_task = sorted(tasks_of(db, b["id"]), key=lambda t: t.staff_id != world["zhang"])
+    # the worker dies while creating zhangsan's task: WeCom may have it, so the customers' outcome is unknown
+    assert wecom._claim(db, zhang_task.id, clock.now) is not None
+    fake.fail("externalcontact/add_msg_template", 41048)  # and WeCom refuses lisi's
+    clock.advance(minutes=11)
+    wecom.create_pending(db)
+    outcomes = deliveries_of(db, b["id"])
+    assert outcomes[people["a1"]] == outcomes[people["a2"]] == ("unknown", "outcome_unknown")
+    assert sends_counted(db, people["a1"]) == 1  # it may have gone out: the budget stays spent
+    assert outcomes[people["b1"]] == ("failed", "send_failed")
+    assert sends_counted(db, people["b1"]) == 0
+    assert {t.id: t.status for t in tasks_of(db, b["id"])} == {
+        zhang_task.id: WeComTaskStatus.unknown,
+        li_task.id: WeComTaskStatus.failed,
+    }
+
+
 def test_content_goes_as_a_link_or_as_text(tenant, db, fake, world) -> None:  # type: ignore[no-untyped-def]
+    no_caps = {"caps": {"day": None, "week": None, "month": None}}  # two broadcasts today to the same customers
+    assert tenant.client.put("/api/v1/delivery/settings", json=no_caps).status_code == 200
     video = tenant.client.post(
         "/api/v1/content",
         json={"kind": "video", "title": "直播回放", "data": {"url": "https://v.example.cn/1"}, "status": "published"},
@@ -272,8 +376,6 @@ def test_content_goes_as_a_link_or_as_text(tenant, db, fake, world) -> None:  # 
 
 
 def test_a_group_broadcast_is_a_group_message_through_each_owner(tenant, db, fake, world) -> None:  # type: ignore[no-untyped-def]
-    Confirmations(fake)
-
     def group(name: str, owner: int | None, chat_id: str | None) -> int:
         body: dict[str, Any] = {"name": name, "purpose": "broadcast", "owner_staff_id": owner, "wecom_chat_id": chat_id}
         made = tenant.client.post("/api/v1/groups", json=body)

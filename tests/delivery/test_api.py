@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from siyu.auth.scopes import Scope
 from siyu.delivery import stream
 from siyu.staff.models import Role
+
+
+@pytest.fixture(autouse=True)
+def _frozen(clock):  # type: ignore[no-untyped-def]
+    """10:00 in Shanghai: outside quiet hours whenever the suite runs."""
+    return clock
 
 
 def _contact(tenant, name: str = "客户", **extra):  # type: ignore[no-untyped-def]

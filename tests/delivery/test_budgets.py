@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tests.delivery.delivery_helpers import T0, Channel, QuietHoursPolicy, configure, contacts, req, staff, workspace
 
 from siyu.delivery import reasons, stream
 from siyu.delivery.models import ContactSendDay, DeliveryStatus, SandboxMessage, StaffAccount
-from siyu.delivery.service import send_many, staff_add_allowance, staff_send_allowance
+from siyu.delivery.service import release_held, send_many, staff_add_allowance, staff_send_allowance
 from siyu.wecom.models import WeComSettings
 
 
@@ -159,3 +159,89 @@ def test_staff_daily_limit_ramps_up_while_a_new_account_warms_up(db) -> None:
         assert staff_send_allowance(session, new, dt.date(2026, 11, 23)) == 8  # an old account: the full 10
     skip = _send(db, ws, [req(ids[0], step="x", channel=Channel.wecom, quiet_hours=QuietHoursPolicy.skip)], T0)
     assert skip[0].status is DeliveryStatus.queued
+
+
+def test_a_staff_limit_hold_is_released_by_the_poller_on_the_accounts_next_day(db, clock) -> None:
+    from siyu.jobs.models import Job
+
+    ws = workspace(db)
+    configure(db, ws, quiet_hours=None, staff={"send_limit": 1, "warmup_days": 0})
+    _wecom(db, ws)
+    sender = staff(db, ws, created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    first, second = contacts(db, ws, 2, owner_id=sender, wecom=True)
+    clock.now = T0
+    sent, held = _send(db, ws, [req(first, channel=Channel.wecom), req(second, channel=Channel.wecom)], T0)
+    assert sent.status is DeliveryStatus.queued
+    assert (held.status, held.reason) == (DeliveryStatus.held, reasons.STAFF_LIMIT)
+    clock.now = held.retry_at - dt.timedelta(seconds=1)
+    assert stream.release_due(db) == 0
+    clock.now = held.retry_at  # midnight in Shanghai: the account has a new day's allowance
+    assert stream.release_due(db) == 1
+    with db.transaction(write=False) as session:
+        (again,) = send_many(session, ws, [req(second, channel=Channel.wecom)], now=clock.now)
+        assert (again.delivery_id, again.status, again.reason) == (held.delivery_id, DeliveryStatus.queued, None)
+        keys = set(session.scalars(select(Job.dedupe_key)))
+    assert keys == {f"delivery:{sent.delivery_id}", f"delivery:{held.delivery_id}"}  # its outbox job, now
+
+
+def test_a_held_delivery_of_a_contact_merged_meanwhile_is_skipped_at_release(db, clock) -> None:
+    from siyu.contacts.models import Contact
+
+    ws = workspace(db)
+    survivor, merged = contacts(db, ws, 2)
+    clock.now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)  # quiet hours
+    (held,) = _send(db, ws, [req(merged)], clock.now)
+    with db.transaction() as session:
+        session.get(Contact, merged).merged_into_id = survivor  # type: ignore[union-attr]
+    clock.now = held.retry_at
+    assert stream.release_due(db) == 1
+    with db.transaction(write=False) as session:
+        (after,) = send_many(session, ws, [req(merged)], now=clock.now)
+        assert session.scalar(select(SandboxMessage.id)) is None
+    assert (after.status, after.reason) == (DeliveryStatus.skipped, reasons.NO_CONTACT)
+
+
+def test_two_pollers_releasing_the_same_held_deliveries_send_each_once(db, clock) -> None:
+    """PostgreSQL: the second skips the rows the first has locked; SQLite: it waits for the one writer
+    and then finds them no longer held."""
+    import threading
+
+    ws = workspace(db)
+    ids = contacts(db, ws, 3)
+    clock.now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+    held = _send(db, ws, [req(c) for c in ids], clock.now)
+    due = [o.delivery_id for o in held]
+    at = held[0].retry_at
+    first = db.session()
+    assert release_held(first, ws, due, now=at) == 3
+    looked: list[int] = []
+
+    def other() -> None:
+        with db.transaction() as session:
+            looked.append(release_held(session, ws, due, now=at))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(0.3)
+    first.commit()
+    first.close()
+    thread.join(10)
+    assert looked == [0]
+    with db.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(SandboxMessage)) == 3
+        assert session.scalar(select(func.sum(ContactSendDay.sends))) == 3
+
+
+def test_housekeeping_prunes_counters_older_than_the_longest_window(db, clock) -> None:
+    ws = workspace(db)
+    configure(db, ws, quiet_hours=None)
+    (c,) = contacts(db, ws, 1)
+    _send(db, ws, [req(c)], T0)
+    clock.now = T0 + dt.timedelta(days=69)
+    with db.transaction() as session:
+        stream.housekeeping(session)
+        assert session.scalar(select(func.count()).select_from(ContactSendDay)) == 1
+    clock.now = T0 + dt.timedelta(days=71)
+    with db.transaction() as session:
+        stream.housekeeping(session)
+        assert session.scalar(select(func.count()).select_from(ContactSendDay)) == 0

@@ -19,7 +19,7 @@ from siyu.adapters.wecom.fake_server import FakeWeCom
 from siyu.app import create_app
 from siyu.delivery import channels, reasons
 from siyu.delivery.models import ContactSendDay, Delivery, DeliveryStatus, SandboxMessage, StaffSendDay
-from siyu.delivery.service import send_many
+from siyu.delivery.service import Channel, send_many
 from siyu.jobs import claim
 from siyu.jobs.models import Job, JobStatus
 from siyu.staff.models import Staff
@@ -307,3 +307,80 @@ def test_a_stranded_queued_delivery_is_settled_by_housekeeping(tenant, db, recei
 
 
 _ = dt
+
+
+# --- what ADR 0008 promises about the outbox -------------------------------------------------------------
+
+
+def test_an_external_send_and_its_job_commit_or_roll_back_together(tenant, db, receiver, clock) -> None:
+    _webhook_settings(tenant, receiver)
+    contact = _contact(tenant)
+    request = req(contact, channel=Channel.webhook)
+    session = db.session()
+    (lost,) = send_many(session, tenant.workspace_id, [request], now=clock.now)
+    assert lost.status is DeliveryStatus.queued
+    session.rollback()  # the caller's transaction fails: neither the delivery nor its job remains
+    session.close()
+    with db.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.name == "delivery.send")) == 0
+    assert _sends_counted(db, contact) == 0
+    with db.transaction() as session:
+        (kept,) = send_many(session, tenant.workspace_id, [request, request], now=clock.now)[:1]
+    with db.transaction(write=False) as session:
+        (job,) = session.scalars(select(Job).where(Job.name == "delivery.send"))
+        assert (job.dedupe_key, job.payload) == (f"delivery:{kept.delivery_id}", {"delivery_id": kept.delivery_id})
+    assert work(db) == 1 and work(db) == 0
+    assert [h.headers[webhook.DELIVERY_HEADER] for h in receiver.hits] == [str(kept.delivery_id)]
+
+
+def test_every_webhook_retry_carries_the_same_signed_idempotency_key(tenant, db, receiver, clock) -> None:
+    secret = _webhook_settings(tenant, receiver)
+    receiver.statuses = [503, 429]
+    queued = _send(tenant, _contact(tenant), "webhook")
+    for wait in (0, 31, 61):  # exponential backoff: 30 s, then 60 s
+        clock.advance(seconds=wait)
+        assert work(db) == 1
+    assert [h.headers[webhook.DELIVERY_HEADER] for h in receiver.hits] == [str(queued["id"])] * 3
+    assert len({h.body for h in receiver.hits}) == 1  # the same body each time
+    for hit in receiver.hits:
+        assert webhook.verify(
+            secret, hit.headers[webhook.TIMESTAMP_HEADER], hit.body, hit.headers[webhook.SIGNATURE_HEADER]
+        )
+    assert _delivery(db, queued["id"]).status is DeliveryStatus.sent
+
+
+def test_an_email_sent_again_after_a_crash_keeps_its_message_id(tenant, db, smtp, clock) -> None:
+    contact = _contact(tenant, identities=[{"type": "email", "value": "li@x.cn"}])
+    queued = _send(tenant, contact, "email")
+    (job,) = claim(db, "doomed", 1, 60)
+    session = db.session()
+    channels.send_job(session, job)  # SMTP accepted it ...
+    session.rollback()  # ... and the worker died before recording it
+    session.close()
+    clock.advance(seconds=61)
+    assert work(db) == 1
+    ids = [m["Message-ID"] for m in smtp.messages]
+    assert ids == [f"<delivery-{queued['id']}.siyu@brand.cn>"] * 2  # the receiver's MTA drops the repeat
+    assert _delivery(db, queued["id"]).status is DeliveryStatus.sent
+
+
+def test_a_wecom_delivery_whose_job_died_after_calling_is_unknown_not_repeated(tenant, db, fake, clock) -> None:
+    from siyu.delivery import stream
+
+    _, contact = _wecom_setup(tenant, db, fake)
+    queued = _send(tenant, contact, "wecom")
+    (job,) = claim(db, "doomed", 1, 60)
+    session = db.session()
+    channels.send_job(session, job)  # the call went out; the outcome is lost with the worker
+    session.rollback()
+    session.close()
+    with db.transaction() as session:  # and the job was then given up without running again
+        session.execute(update(Job).where(Job.id == job.id).values(status=JobStatus.failed))
+    clock.advance(hours=2)
+    with db.transaction() as session:
+        stream.housekeeping(session)
+    row = _delivery(db, queued["id"])
+    assert (row.status, row.reason) == (DeliveryStatus.unknown, reasons.OUTCOME_UNKNOWN)
+    assert len(fake.msg_templates) == 1
+    assert _sends_counted(db, contact) == 1  # it may have reached the customer: the budget stays spent

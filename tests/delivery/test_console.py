@@ -3,9 +3,16 @@ staff limits, in English and in Chinese; and deliveries on the contact's timelin
 
 from __future__ import annotations
 
+import pytest
 from tests.console.console_helpers import PASSWORD, csrf_of, sign_in_client
 
 from siyu.staff.models import Role
+
+
+@pytest.fixture(autouse=True)
+def _frozen(clock):  # type: ignore[no-untyped-def]
+    """10:00 in Shanghai: outside quiet hours whenever the suite runs."""
+    return clock
 
 
 def _console(app, tenant, email: str = "op@brand.cn", role: Role = Role.operator):  # type: ignore[no-untyped-def]

@@ -71,7 +71,6 @@ def labels(request: Request) -> dict[str, dict[str, str]]:
             **reason_labels(request),
             service.GROUP_NOT_IN_WECOM: _("Group not created in WeCom yet"),
             service.OWNER_NOT_IN_WECOM: _("Group owner has no WeCom account"),
-            "no_wecom_sender": _("No staff member to send it in WeCom"),
         },
         "channel": channel_labels(request),
         "task": {

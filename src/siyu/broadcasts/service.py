@@ -9,8 +9,11 @@
   `send_many` call (source "broadcast:<id>", step "send", entry 0) and moves the position and the
   counters in the same transaction. A crash rolls the batch back with its sandbox records; delivery's
   key makes a batch sent twice record nothing twice anyway.
-- Through WeCom the accepted contacts are collected per sending staff member (the contact's owner);
-  when every batch is done they become one add_msg_template task per staff member (`siyu.broadcasts.wecom`).
+- Through WeCom each batch goes through `send_many` too, with `sent_by_caller`: every check and budget
+  applies and each recipient gets a delivery (on their timeline, in the log, counted against their caps),
+  but no delivery job sends it. The accepted contacts are collected per sending staff member (the
+  contact's owner); when every batch is done they become one add_msg_template task per staff member
+  (`siyu.broadcasts.wecom`), whose per-customer results settle the deliveries.
   A WeCom group broadcast (chat groups through WeCom) is a group message posted by each group's owner;
   it has no per-contact deliveries (WeCom counts group messages per group, not per customer).
 """
@@ -46,9 +49,10 @@ from siyu.broadcasts.schemas import (
     StaffTaskRead,
     WeComSummary,
 )
-from siyu.contacts.models import Contact, Identity
+from siyu.contacts.models import Identity
 from siyu.content.models import ContentItem, ContentStatus
 from siyu.delivery import service as delivery
+from siyu.delivery.models import Delivery
 from siyu.errors import Conflict, NotFound, validation_error
 from siyu.groups.models import ChatGroup, ChatGroupMember
 from siyu.kit.time import ensure_utc, utcnow
@@ -61,6 +65,7 @@ from siyu.tags.models import Tag
 from siyu.wecom.service import is_configured as wecom_configured
 
 BATCH = 1_000
+STEP = "send"  # the delivery step of every broadcast message
 WECOM_TASK_MAX = 10_000  # add_msg_template takes at most 10,000 external_userids
 EXTERNAL_ID = "wecom_external_userid"
 ACCEPTED = ("sent", "queued")
@@ -448,9 +453,6 @@ def start(session: Session, broadcast: Broadcast, *, now: dt.datetime) -> None:
         or 0
     )
     session.flush()
-    if broadcast.channel == "wecom":
-        _wecom_targets(session, broadcast, now)
-        _finish(session, broadcast, now)
 
 
 def _start_problem(session: Session, broadcast: Broadcast) -> str | None:
@@ -493,9 +495,37 @@ def cancel(session: Session, workspace_id: int, broadcast_id: int, *, now: dt.da
             f"broadcast {broadcast.id} is {broadcast.status.value} with nothing left to send; "
             "only a scheduled or sending one (or one with WeCom tasks not yet created) can stop"
         )
+    was_sending = broadcast.status is BroadcastStatus.sending
     broadcast.status = BroadcastStatus.cancelled
     broadcast.cancelled_at = now
     broadcast.finished_at = broadcast.finished_at or now
+    if broadcast.channel == "wecom" and not is_group_message(broadcast):
+        # customers whose task will never reach WeCom: their deliveries fail and their budget comes back
+        if was_sending:  # stopped between batches: no task was made yet
+            unsent = list(
+                session.scalars(
+                    select(BroadcastWeComTarget.contact_id).where(BroadcastWeComTarget.broadcast_id == broadcast.id)
+                )
+            )
+        else:
+            unsent = [
+                contact_id
+                for ids in session.scalars(
+                    select(BroadcastWeComTask.contact_ids).where(
+                        BroadcastWeComTask.broadcast_id == broadcast.id,
+                        BroadcastWeComTask.status == WeComTaskStatus.pending,
+                    )
+                )
+                for contact_id in ids or ()
+            ]
+        settle_deliveries(
+            session,
+            broadcast,
+            unsent,
+            delivery.DeliveryStatus.failed,
+            detail="the broadcast was cancelled before its WeCom task was created",
+            now=now,
+        )
     session.execute(
         update(BroadcastWeComTask)
         .where(BroadcastWeComTask.broadcast_id == broadcast.id, BroadcastWeComTask.status == WeComTaskStatus.pending)
@@ -503,6 +533,46 @@ def cancel(session: Session, workspace_id: int, broadcast_id: int, *, now: dt.da
     )
     session.flush()
     return broadcast
+
+
+def settle_deliveries(
+    session: Session,
+    broadcast: Broadcast,
+    contact_ids: Sequence[int],
+    status: delivery.DeliveryStatus,
+    *,
+    now: dt.datetime,
+    detail: str | None = None,
+    external_id: str | None = None,
+    sent_at: dt.datetime | None = None,
+) -> int:
+    """Records what became of WeCom customers' deliveries (delivery's record_outcomes): sent, failed (the
+    budget comes back) or unknown. Returns how many deliveries changed."""
+    ids = sorted(set(contact_ids))
+    changed = 0
+    for start_at in range(0, len(ids), 900):
+        delivery_ids = list(
+            session.scalars(
+                select(Delivery.id).where(
+                    Delivery.workspace_id == broadcast.workspace_id,
+                    Delivery.source == source_of(broadcast.id),
+                    Delivery.step == STEP,
+                    Delivery.entry == 0,
+                    Delivery.contact_id.in_(ids[start_at : start_at + 900]),
+                )
+            )
+        )
+        changed += delivery.record_outcomes(
+            session,
+            broadcast.workspace_id,
+            delivery_ids,
+            status,
+            now=now,
+            detail=detail,
+            external_id=external_id,
+            sent_at=sent_at,
+        )
+    return changed
 
 
 # --------------------------------------------------------------------------- sending
@@ -547,10 +617,11 @@ def send_batch(session: Session, broadcast: Broadcast, *, now: dt.datetime, size
         channel = delivery.Channel(broadcast.channel)
         quiet = delivery.QuietHoursPolicy(broadcast.quiet_hours)
         source = source_of(broadcast.id)
+        through_wecom = channel is delivery.Channel.wecom
         requests = [
             delivery.SendRequest(
                 source=source,
-                step="send",
+                step=STEP,
                 contact_id=contact_id,
                 entry=0,
                 channel=channel,
@@ -559,10 +630,19 @@ def send_batch(session: Session, broadcast: Broadcast, *, now: dt.datetime, size
                 welfare=broadcast.welfare,
                 quiet_hours=quiet,
                 webhook_url=broadcast.webhook_url,
+                # WeCom: the staff members' tasks carry the message, not one delivery job per customer
+                sent_by_caller=through_wecom,
             )
             for contact_id in ids
         ]
-        _tally(broadcast, delivery.send_many(session, broadcast.workspace_id, requests, now=now))
+        outcomes = delivery.send_many(session, broadcast.workspace_id, requests, now=now)
+        _tally(broadcast, outcomes)
+        if through_wecom:
+            _add_targets(
+                session,
+                broadcast,
+                [o.delivery_id for o in outcomes if o.status is delivery.DeliveryStatus.queued and o.delivery_id],
+            )
         broadcast.position = ids[-1]
     finished = len(ids) < size
     if finished:
@@ -571,55 +651,37 @@ def send_batch(session: Session, broadcast: Broadcast, *, now: dt.datetime, size
     return BatchResult(processed=len(ids), finished=finished)
 
 
-def _wecom_targets(session: Session, broadcast: Broadcast, now: dt.datetime) -> None:
-    """A WeCom broadcast to contacts, decided at once over the frozen audience: who passes opt-outs,
-    addresses (an external_userid and an owner with a WeCom userid), quiet hours, caps and the owners'
-    daily limits (delivery's set-based checks) becomes a target of their owner's task; the rest are
-    skipped with the reason. No batches: nothing reaches anyone until the staff members confirm."""
+def _add_targets(session: Session, broadcast: Broadcast, delivery_ids: Sequence[int]) -> None:
+    """The contacts a WeCom batch accepted become targets of their sending staff member's task, with the
+    external_userid delivery checked (the contact's first one)."""
+    if not delivery_ids:
+        return
     ws = broadcast.workspace_id
-    recipients = select(BroadcastRecipient.contact_id).where(BroadcastRecipient.broadcast_id == broadcast.id)
-    channel = delivery.Channel.wecom
-    summary = delivery.plan(session, ws, recipients, channel=channel, welfare=broadcast.welfare, at=now)
-    eligible = delivery.eligible_contacts(
-        session, ws, recipients, channel=channel, welfare=broadcast.welfare, at=now
-    ).subquery()
-    external = (
-        select(Identity.contact_id.label("contact_id"), func.min(Identity.value).label("value"))
-        .where(Identity.workspace_id == ws, Identity.type == EXTERNAL_ID)
-        .group_by(Identity.contact_id)
-        .subquery()
-    )
-    eligible_id = eligible.c[0]
-    session.execute(
-        insert(BroadcastWeComTarget).from_select(
-            ["broadcast_id", "contact_id", "workspace_id", "staff_id", "external_userid"],
-            select(literal(broadcast.id), eligible_id, literal(ws), Contact.owner_id, external.c.value)
-            .select_from(eligible)
-            .join(Contact, Contact.id == eligible_id)
-            .join(external, external.c.contact_id == eligible_id)
-            .where(Contact.owner_id.is_not(None)),
+    first_external = (
+        select(Identity.value)
+        .where(
+            Identity.workspace_id == ws,
+            Identity.contact_id == Delivery.contact_id,
+            Identity.type == EXTERNAL_ID,
         )
+        .order_by(Identity.id)
+        .limit(1)
+        .correlate(Delivery)
+        .scalar_subquery()
     )
-    targets = int(
-        session.scalar(
-            select(func.count())
-            .select_from(BroadcastWeComTarget)
-            .where(BroadcastWeComTarget.broadcast_id == broadcast.id)
+    for start_at in range(0, len(delivery_ids), 900):
+        session.execute(
+            insert(BroadcastWeComTarget).from_select(
+                ["broadcast_id", "contact_id", "workspace_id", "staff_id", "external_userid"],
+                select(
+                    literal(broadcast.id), Delivery.contact_id, literal(ws), Delivery.staff_id, first_external
+                ).where(
+                    Delivery.workspace_id == ws,
+                    Delivery.id.in_(list(delivery_ids[start_at : start_at + 900])),
+                    Delivery.staff_id.is_not(None),
+                ),
+            )
         )
-        or 0
-    )
-    reasons: Counter[str] = Counter({str(k): int(v) for k, v in summary.excluded.items() if v})
-    if summary.eligible > targets:
-        reasons["no_wecom_sender"] += int(summary.eligible) - targets
-    broadcast.processed = broadcast.total
-    broadcast.queued = targets
-    broadcast.skipped = broadcast.total - targets
-    broadcast.reasons = dict(reasons)
-    last = session.scalar(
-        select(func.max(BroadcastRecipient.contact_id)).where(BroadcastRecipient.broadcast_id == broadcast.id)
-    )
-    broadcast.position = int(last or 0)
-    session.flush()
 
 
 def _finish(session: Session, broadcast: Broadcast, now: dt.datetime) -> None:

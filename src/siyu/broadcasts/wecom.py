@@ -8,10 +8,13 @@ member's WeCom client, and goes out when they confirm it (企业发表, document
   CREATING_LEASE (the worker died between the two) becomes `unknown` and is not repeated, because a
   second call would put a second task in front of the staff member and, once confirmed, a second
   message in front of the customers. A timeout is `unknown` too; a refusal is `failed`.
-- Confirmation (`check_results`): get_groupmsg_task says whether the staff member sent it (status 1
-  confirmed, 2 sent); get_groupmsg_send_result says, per customer, 1 sent, 2 not a friend any more,
+- Confirmation (`check_results`): get_groupmsg_task says whether the staff member sent it (status 2
+  sent, 0 not yet); get_groupmsg_send_result says, per customer, 1 sent, 2 not a friend any more,
   3 already got another broadcast this month (WeCom's own cap). Reads only, safe to repeat; a task is
   checked every CHECK_EVERY until confirmed, and once more when its results have settled.
+- Each customer has a delivery (recorded by the batches through send_many with `sent_by_caller`), settled
+  here: sent (1), failed (2, 3, in add_msg_template's fail_list, a task refused or cancelled, or still
+  unsent when the results settle; the budget comes back), unknown (a task that may or may not exist).
 - A reminder is a staff task (待办) for the staff member, one per broadcast, staff member and local day.
 """
 
@@ -27,6 +30,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.adapters.wecom import WeComClient, WeComConfig
+from siyu.adapters.wecom.client import GroupMsgSendResult
 from siyu.adapters.wecom.errors import RateLimited, WeComBusy, WeComError, WeComNetworkError
 from siyu.broadcasts.models import (
     Broadcast,
@@ -35,8 +39,10 @@ from siyu.broadcasts.models import (
     BroadcastWeComTask,
     WeComTaskStatus,
 )
+from siyu.broadcasts.service import settle_deliveries
 from siyu.content.models import ContentItem
 from siyu.db import Database
+from siyu.delivery.models import DeliveryStatus
 from siyu.errors import Conflict, NotFound
 from siyu.events.service import workspace_timezone
 from siyu.groups.models import ChatGroup
@@ -51,8 +57,11 @@ CHECK_EVERY = dt.timedelta(minutes=5)
 RETRY_AFTER = dt.timedelta(minutes=1)  # WeCom busy or limiting: a pending task waits this long
 SETTLE = dt.timedelta(hours=1)  # after confirmation, results are read once more after this
 TASKS_PER_TURN = 20
-RESULT_PAGE = 1000
-SENT, NOT_FRIEND, LIMIT = 1, 2, 3
+UNSENT, SENT, NOT_FRIEND, LIMIT = 0, 1, 2, 3
+RESULT_TEXT = {
+    NOT_FRIEND: "WeCom: not the staff member's customer any more (status 2)",
+    LIMIT: "WeCom: the customer already got this month's broadcasts from the enterprise (status 3)",
+}
 
 
 def client_for(config: WeComConfig) -> WeComClient:
@@ -126,6 +135,40 @@ def _prepare(session: Session, task: BroadcastWeComTask) -> _Call | str:
     return _Call(task.id, config, body)
 
 
+def _settle_task(
+    session: Session,
+    task: BroadcastWeComTask,
+    status: DeliveryStatus,
+    detail: str,
+    now: dt.datetime,
+    *,
+    contact_ids: list[int] | None = None,
+) -> None:
+    """Settles the deliveries of a single-chat task's customers (all of them, or `contact_ids`)."""
+    if task.chat_type != "single":
+        return  # a group message has no per-contact deliveries
+    broadcast = session.get(Broadcast, task.broadcast_id)
+    if broadcast is None:
+        return
+    ids = list(task.contact_ids or []) if contact_ids is None else contact_ids
+    settle_deliveries(session, broadcast, ids, status, now=now, detail=detail[:500], external_id=task.msgid)
+
+
+def _contacts_of(session: Session, task: BroadcastWeComTask, externals: list[str]) -> list[int]:
+    found: list[int] = []
+    for start in range(0, len(externals), 900):
+        found.extend(
+            session.scalars(
+                select(BroadcastWeComTarget.contact_id).where(
+                    BroadcastWeComTarget.broadcast_id == task.broadcast_id,
+                    BroadcastWeComTarget.staff_id == task.staff_id,
+                    BroadcastWeComTarget.external_userid.in_(externals[start : start + 900]),
+                )
+            )
+        )
+    return found
+
+
 # --------------------------------------------------------------------------- creating tasks
 
 
@@ -141,6 +184,7 @@ def _claim(db: Database, task_id: int, now: dt.datetime) -> _Call | None:
         prepared = _prepare(session, task)
         if isinstance(prepared, str):
             task.status, task.error, task.attempted_at = WeComTaskStatus.failed, prepared, now
+            _settle_task(session, task, DeliveryStatus.failed, prepared, now)
             return None
         task.status, task.attempted_at = WeComTaskStatus.creating, now
         return prepared
@@ -148,7 +192,7 @@ def _claim(db: Database, task_id: int, now: dt.datetime) -> _Call | None:
 
 def _call(
     call: _Call, make_client: Callable[[WeComConfig], WeComClient]
-) -> tuple[WeComTaskStatus, str | None, str | None]:
+) -> tuple[WeComTaskStatus, str | None, str | None, list[str]]:
     body = call.body
     try:
         with make_client(call.config) as client:
@@ -160,13 +204,13 @@ def _call(
                 chat_type=body["chat_type"],
             )
     except WeComNetworkError as exc:
-        return WeComTaskStatus.unknown, None, f"{exc.message[:400]}; not repeated (WeCom may have the task)"
+        return WeComTaskStatus.unknown, None, f"{exc.message[:400]}; not repeated (WeCom may have the task)", []
     except (WeComBusy, RateLimited) as exc:
-        return WeComTaskStatus.pending, None, exc.message[:500]  # surely not applied: try again later
+        return WeComTaskStatus.pending, None, exc.message[:500], []  # surely not applied: try again later
     except WeComError as exc:
-        return WeComTaskStatus.failed, None, exc.message[:500]
+        return WeComTaskStatus.failed, None, exc.message[:500], []
     note = f"WeCom could not include {len(result.fail_list)} customers (fail_list)" if result.fail_list else None
-    return WeComTaskStatus.created, result.msgid or None, note
+    return WeComTaskStatus.created, result.msgid or None, note, [str(e) for e in result.fail_list]
 
 
 def create_pending(
@@ -199,21 +243,21 @@ def create_pending(
         )
     if stale:
         with db.transaction() as session:
-            session.execute(
-                update(BroadcastWeComTask)
+            lost = "the worker stopped during add_msg_template; not repeated (WeCom may have the task)"
+            for gone in session.scalars(
+                select(BroadcastWeComTask)
                 .where(BroadcastWeComTask.id.in_(stale), BroadcastWeComTask.status == WeComTaskStatus.creating)
-                .values(
-                    status=WeComTaskStatus.unknown,
-                    error="the worker stopped during add_msg_template; not repeated (WeCom may have the task)",
-                )
-            )
+                .with_for_update(skip_locked=True)
+            ):
+                gone.status, gone.error = WeComTaskStatus.unknown, lost
+                _settle_task(session, gone, DeliveryStatus.unknown, lost, now)
     done = len(stale)
     for task_id in ids:
         call = _claim(db, task_id, now)
         done += 1
         if call is None:
             continue
-        status, msgid, error = _call(call, make_client)
+        status, msgid, error, fail_list = _call(call, make_client)
         with db.transaction() as session:
             task = session.get(BroadcastWeComTask, task_id)
             if task is None or task.status is not WeComTaskStatus.creating:
@@ -221,6 +265,14 @@ def create_pending(
             task.status, task.msgid, task.error = status, msgid, error
             if status is WeComTaskStatus.created:
                 task.handed_at = utcnow()
+                if fail_list:
+                    left_out = _contacts_of(session, task, fail_list)
+                    detail = "WeCom left the customer out of the task (fail_list)"
+                    _settle_task(session, task, DeliveryStatus.failed, detail, now, contact_ids=left_out)
+            elif status is WeComTaskStatus.failed:
+                _settle_task(session, task, DeliveryStatus.failed, f"WeCom refused the task: {error}", now)
+            elif status is WeComTaskStatus.unknown:
+                _settle_task(session, task, DeliveryStatus.unknown, error or "", now)
         if status is WeComTaskStatus.pending:
             break  # WeCom is busy or limiting: leave the rest for a later turn
     return done
@@ -254,18 +306,6 @@ class _Check:
     config: WeComConfig | None
 
 
-def _pages(client: WeComClient, path: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = ""
-    for _ in range(100):  # at most 100,000 rows: a task holds 10,000 customers
-        data = client.call("POST", path, body={**body, "limit": RESULT_PAGE, **({"cursor": cursor} if cursor else {})})
-        items.extend(x for x in data.get(key) or [] if isinstance(x, dict))
-        cursor = str(data.get("next_cursor") or "")
-        if not cursor:
-            break
-    return items
-
-
 def check_results(
     db: Database, *, now: dt.datetime | None = None, make_client: Callable[[WeComConfig], WeComClient] = client_for
 ) -> int:
@@ -282,26 +322,20 @@ def check_results(
     for check in checks:
         state: int | None = None
         sent_at: dt.datetime | None = None
-        results: list[dict[str, Any]] = []
+        results: list[GroupMsgSendResult] = []
         error: str | None = None
         if check.config is None or not check.userid:
             error = "WeCom settings or the staff member's WeCom userid are gone; cannot read the result"
         else:
             try:
                 with make_client(check.config) as client:
-                    tasks = _pages(client, "externalcontact/get_groupmsg_task", {"msgid": check.msgid}, "task_list")
-                    mine = [t for t in tasks if t.get("userid") == check.userid]
+                    mine = [t for t in client.groupmsg_tasks(check.msgid) if t.userid == check.userid]
                     if mine:
-                        state = int(mine[0].get("status") or 0)
-                        if mine[0].get("send_time"):
-                            sent_at = dt.datetime.fromtimestamp(int(mine[0]["send_time"]), dt.UTC)
+                        state = mine[0].status
+                        if mine[0].send_time:
+                            sent_at = dt.datetime.fromtimestamp(mine[0].send_time, dt.UTC)
                     if state:
-                        results = _pages(
-                            client,
-                            "externalcontact/get_groupmsg_send_result",
-                            {"msgid": check.msgid, "userid": check.userid},
-                            "send_list",
-                        )
+                        results = client.groupmsg_send_results(check.msgid, check.userid)
             except WeComError as exc:
                 error = exc.message[:500]
         _record_check(db, check, state, sent_at, results, error, now)
@@ -313,7 +347,7 @@ def _record_check(
     check: _Check,
     state: int | None,
     sent_at: dt.datetime | None,
-    results: list[dict[str, Any]],
+    results: list[GroupMsgSendResult],
     error: str | None,
     now: dt.datetime,
 ) -> None:
@@ -329,33 +363,81 @@ def _record_check(
         if state and task.status is WeComTaskStatus.created:
             task.status = WeComTaskStatus.confirmed
             task.confirmed_at = sent_at or now
-        if task.confirmed_at is not None and now >= task.confirmed_at + SETTLE:
+        settling = task.confirmed_at is not None and now >= task.confirmed_at + SETTLE
+        if settling:
             task.settled = True  # results settle soon after confirmation: this read is the last
-        if not results:
+        if not results and not settling:
             return
         counts = {SENT: 0, NOT_FRIEND: 0, LIMIT: 0}
-        by_external: dict[str, int] = {}
+        by_external: dict[str, GroupMsgSendResult] = {}
         for row in results:
-            status = int(row.get("status") or 0)
-            if status in counts:
-                counts[status] += 1
-            if row.get("external_userid"):
-                by_external[str(row["external_userid"])] = status
-        task.sent_count = counts[SENT]
-        task.failed_count = counts[NOT_FRIEND] + counts[LIMIT]
-        if task.chat_type == "single" and by_external:
-            for status in (0, SENT, NOT_FRIEND, LIMIT):
-                externals = [e for e, s in by_external.items() if s == status]
-                for start in range(0, len(externals), 900):
-                    session.execute(
-                        update(BroadcastWeComTarget)
-                        .where(
-                            BroadcastWeComTarget.broadcast_id == task.broadcast_id,
-                            BroadcastWeComTarget.staff_id == task.staff_id,
-                            BroadcastWeComTarget.external_userid.in_(externals[start : start + 900]),
-                        )
-                        .values(result=status)
+            if row.status in counts:
+                counts[row.status] += 1
+            if row.external_userid:
+                by_external[row.external_userid] = row
+        if results:
+            task.sent_count = counts[SENT]
+            task.failed_count = counts[NOT_FRIEND] + counts[LIMIT]
+        if task.chat_type != "single":
+            return
+        for status in (UNSENT, SENT, NOT_FRIEND, LIMIT):
+            externals = [e for e, r in by_external.items() if r.status == status]
+            for start in range(0, len(externals), 900):
+                session.execute(
+                    update(BroadcastWeComTarget)
+                    .where(
+                        BroadcastWeComTarget.broadcast_id == task.broadcast_id,
+                        BroadcastWeComTarget.staff_id == task.staff_id,
+                        BroadcastWeComTarget.external_userid.in_(externals[start : start + 900]),
                     )
+                    .values(result=status)
+                )
+        _settle_results(session, task, by_external, settling, now)
+
+
+def _settle_results(
+    session: Session,
+    task: BroadcastWeComTask,
+    by_external: dict[str, GroupMsgSendResult],
+    settling: bool,
+    now: dt.datetime,
+) -> None:
+    """Customers' deliveries from WeCom's per-customer results: 1 sent (at its send_time), 2 and 3 failed;
+    on the last read, customers WeCom still reports unsent (or not at all) failed too."""
+    by_outcome: dict[tuple[int, int | None], list[str]] = {}
+    for external, row in by_external.items():
+        if row.status in (SENT, NOT_FRIEND, LIMIT):
+            by_outcome.setdefault((row.status, row.send_time if row.status == SENT else None), []).append(external)
+    for (status, send_time), externals in by_outcome.items():
+        contact_ids = _contacts_of(session, task, externals)
+        if status == SENT:
+            at = dt.datetime.fromtimestamp(send_time, dt.UTC) if send_time else task.confirmed_at or now
+            broadcast = session.get(Broadcast, task.broadcast_id)
+            if broadcast is not None:
+                settle_deliveries(
+                    session,
+                    broadcast,
+                    contact_ids,
+                    DeliveryStatus.sent,
+                    now=now,
+                    external_id=task.msgid,
+                    sent_at=at,
+                )
+        else:
+            _settle_task(session, task, DeliveryStatus.failed, RESULT_TEXT[status], now, contact_ids=contact_ids)
+    if settling:
+        unsent = [
+            contact_id
+            for contact_id, result in session.execute(
+                select(BroadcastWeComTarget.contact_id, BroadcastWeComTarget.result).where(
+                    BroadcastWeComTarget.broadcast_id == task.broadcast_id,
+                    BroadcastWeComTarget.contact_id.in_(list(task.contact_ids or [])),
+                )
+            ).all()
+            if result in (None, UNSENT)
+        ]
+        detail = "WeCom reports no send to this customer after the staff member confirmed the task"
+        _settle_task(session, task, DeliveryStatus.failed, detail, now, contact_ids=unsent)
 
 
 def recheck(session: Session, workspace_id: int, broadcast_id: int) -> int:

@@ -67,6 +67,7 @@ def reason_labels(request: Request) -> dict[str, str]:
         reasons.SEND_FAILED: _("Refused by the channel"),
         reasons.DEAD_LETTER: _("Out of attempts"),
         reasons.OUTCOME_UNKNOWN: _("Outcome unknown"),
+        reasons.SENT_BY_CALLER: _("Sent by its broadcast task"),
     }
 
 

@@ -19,6 +19,9 @@ STAFF_LIMIT = "staff_limit"
 SEND_FAILED = "send_failed"
 DEAD_LETTER = "dead_letter"
 OUTCOME_UNKNOWN = "outcome_unknown"
+# on a queued delivery: accepted and counted, but the caller sends it itself (a WeCom broadcast task) and
+# reports the outcome (siyu.delivery.service.record_outcomes); no delivery.send job sends it
+SENT_BY_CALLER = "sent_by_caller"
 
 CHECK_ORDER = (
     NO_CONTACT,
@@ -47,6 +50,7 @@ TEXT: dict[str, str] = {
     SEND_FAILED: "the channel refused the message",
     DEAD_LETTER: "the channel kept failing; out of attempts",
     OUTCOME_UNKNOWN: "a call was made but its result was lost; not repeated, so at most once",
+    SENT_BY_CALLER: "accepted; its sender (e.g. a WeCom broadcast task) sends it and reports the outcome",
 }
 
 ALL = tuple(TEXT)

@@ -14,6 +14,11 @@ Sandbox sends are a row in `sandbox_message` in the same transaction: exactly on
 (webhook, email, WeCom) are written `queued` with a `delivery.send` job in the same transaction (outbox);
 the job sends and records the outcome, one delivery per transaction (siyu.delivery.channels).
 
+A caller that sends by itself (a WeCom broadcast: one add_msg_template task for many customers) records
+its deliveries with `SendRequest(sent_by_caller=True)`: every check and budget applies, an accepted one is
+`queued` with reason `sent_by_caller` and no job, and the caller settles it with `record_outcomes` once
+the channel reports per contact (a failure gives the budget back, as a job's would).
+
 Budgets are counted when a send is accepted (sent or queued), per contact per local day, in
 `contact_send_day`; `plan` and the checks read those counters, never the deliveries.
 """
@@ -32,6 +37,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -60,7 +66,6 @@ from siyu.delivery.models import (
     DeliveryStatus,
     OptOut,
     QuietHoursPolicy,
-    SandboxMessage,
     StaffAccount,
     StaffSendDay,
 )
@@ -83,6 +88,7 @@ __all__ = [
     "opt_in",
     "opt_out",
     "plan",
+    "record_outcomes",
     "release_held",
     "send_many",
     "staff_add_allowance",
@@ -112,6 +118,9 @@ class SendRequest:
     quiet_hours: QuietHoursPolicy = QuietHoursPolicy.hold
     webhook_url: str | None = None  # webhook channel: instead of the workspace's endpoint
     payload: dict[str, Any] | None = None  # extra JSON for webhook bodies
+    # The caller sends it itself (external channels only): checked and counted, queued with reason
+    # sent_by_caller and no job, never held (a hold is a skip), no tracked link; settle with record_outcomes.
+    sent_by_caller: bool = False
 
     @property
     def key(self) -> tuple[str, str, int, int]:
@@ -305,7 +314,7 @@ class _Batch:
             assert self.config.quiet_hours is not None and win.quiet_until is not None
             qh = self.config.quiet_hours
             where = f"quiet hours {qh.start}-{qh.end} in {self.zone_name(contact_id)}"
-            if request.quiet_hours is QuietHoursPolicy.hold:
+            if request.quiet_hours is QuietHoursPolicy.hold and not request.sent_by_caller:
                 return _Decision(
                     held,
                     reasons.QUIET_HOURS,
@@ -313,6 +322,8 @@ class _Batch:
                     win.quiet_until,
                     staff_id,
                 )
+            if request.sent_by_caller:
+                where += f"; {request.source} sends now, so it is not held"
             return _Decision(skipped, reasons.QUIET_HOURS, where, staff_id=staff_id)
         days = self.counts.get(contact_id, {})
         caps = self.config.caps
@@ -355,7 +366,9 @@ class _Batch:
             if allowance is not None and allowance <= 0:
                 limit = self.staff_limit(staff_id)
                 detail = f"staff {staff_id} sent {self.staff_sent.get(staff_id, 0)} of {limit} today"
-                if request.quiet_hours is QuietHoursPolicy.hold:
+                if request.sent_by_caller:
+                    detail += f"; {request.source} sends now, so it is not held"
+                elif request.quiet_hours is QuietHoursPolicy.hold:
                     until = self.staff_day.next_day_at
                     return _Decision(
                         held, reasons.STAFF_LIMIT, f"{detail}; held until {until.isoformat()}", until, staff_id
@@ -368,6 +381,15 @@ class _Batch:
             counter[1] += 1
         if request.channel is Channel.wecom and staff_id is not None:
             self.staff_sent[staff_id] = self.staff_sent.get(staff_id, 0) + 1
+        if request.sent_by_caller:
+            sender = f" through staff {staff_id}" if staff_id is not None else ""
+            return _Decision(
+                DeliveryStatus.queued,
+                reasons.SENT_BY_CALLER,
+                f"{request.source} sends it itself{sender} and reports the outcome",
+                staff_id=staff_id,
+                budget_day=win.today,
+            )
         status = DeliveryStatus.sent if request.channel is Channel.sandbox else DeliveryStatus.queued
         return _Decision(status, staff_id=staff_id, budget_day=win.today)
 
@@ -467,6 +489,10 @@ def _check(requests: Sequence[SendRequest]) -> None:
             raise validation_error(f"requests[{index}].channel", f"one of {', '.join(c.value for c in Channel)}")
         if r.text is None and r.content_id is None and r.payload is None:
             raise validation_error(f"requests[{index}].text", "a delivery needs text, content_id or a payload")
+        if r.sent_by_caller and r.channel is Channel.sandbox:
+            raise validation_error(
+                f"requests[{index}].sent_by_caller", "only for external channels: a sandbox send is its own record"
+            )
 
 
 def _existing(
@@ -533,7 +559,7 @@ def _content_links(
     out: dict[tuple[str, str, int, int], _Links] = {}
     groups: dict[tuple[str, int, str], list[SendRequest]] = defaultdict(list)
     for request, _ in accepted:
-        if request.content_id is not None:
+        if request.content_id is not None and not request.sent_by_caller:  # a caller's own message has no link
             push_source = f"{request.source}/{request.step}"[:MAX_KEY_CHARS]
             groups[(push_source, request.content_id, request.channel.value)].append(request)
     if not groups:
@@ -669,7 +695,7 @@ def _after_accept(
                     "pending_at": opens_at,
                 }
             )
-        else:
+        elif not r.sent_by_caller:
             jobs.append(_job_row(ws, did, r.channel, batch.config, now))
     _add_contact_sends(session, ws, per_day)
     if per_staff:
@@ -677,14 +703,17 @@ def _after_accept(
     if sandbox_rows:
         _insert_sandbox(session, sandbox_rows)
     if jobs:
-        if any(r.channel is Channel.webhook for _, r, _, _ in accepted):
+        if any(r.channel is Channel.webhook and not r.sent_by_caller for _, r, _, _ in accepted):
             ensure_webhook_secret(session, ws, batch.settings_row, now)
-        session.execute(_upsert(session)(Job).on_conflict_do_nothing(), jobs)
+        _insert_jobs(session, jobs)
 
 
-# The hot path is written per dialect: SQLite gets plain executemany of prepared rows (its one writer holds
-# the lock, so ids are max(id)+1 onwards and no key can be taken meanwhile); PostgreSQL gets Core
-# statements on the table, with ON CONFLICT DO NOTHING for keys another transaction recorded first.
+# The hot path is written per dialect. SQLite gets plain executemany of prepared rows (its one writer holds
+# the lock, so ids are max(id)+1 onwards and no key can be taken meanwhile). PostgreSQL gets one statement
+# per table, INSERT ... SELECT FROM unnest(<one array per column>): the statement text never changes, so
+# psycopg neither rewrites a multi-row VALUES list nor adapts each row (that cost 5x the writes), and the
+# arrays go in binary (%b: 4x cheaper to dump than text arrays); keys another transaction recorded first
+# are left out by ON CONFLICT DO NOTHING.
 
 _DELIVERY_COLUMNS = (
     "id, workspace_id, source, step, contact_id, entry, channel, status, reason, detail, retry_at, text, "
@@ -692,6 +721,26 @@ _DELIVERY_COLUMNS = (
     "updated_at, sent_at, attempts"
 )
 _DELIVERY_INSERT = f"INSERT INTO delivery ({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * 25)})"
+_PG_DELIVERY_INSERT = (
+    "INSERT INTO delivery (workspace_id, source, step, contact_id, entry, channel, status, reason, detail, "
+    "retry_at, text, content_id, push_id, link, staff_id, welfare, quiet_hours, webhook_url, payload, budget_day, "
+    "created_at, updated_at, sent_at, attempts) "
+    "SELECT %s, u.source, u.step, u.contact_id, u.entry, u.channel, u.status, u.reason, u.detail, u.retry_at, "
+    "u.text, u.content_id, u.push_id, u.link, u.staff_id, u.welfare, u.quiet_hours, u.webhook_url, "
+    "u.payload::json, u.budget_day, %s, %s, CASE WHEN u.sent THEN %s::timestamp END, 0 "
+    "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::timestamp[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::bigint[], "
+    "%b::boolean[], %b::text[], %b::text[], %b::text[], %b::date[], %b::boolean[]) "
+    "AS u(source, step, contact_id, entry, channel, status, reason, detail, retry_at, text, content_id, push_id, "
+    "link, staff_id, welfare, quiet_hours, webhook_url, payload, budget_day, sent) "
+    "ON CONFLICT (workspace_id, source, step, contact_id, entry) DO NOTHING "
+    "RETURNING id, source, step, contact_id, entry"
+)
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A UTC DATETIME as PostgreSQL stores it (timestamp without time zone), for raw parameters."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value is not None else None
 
 
 def _insert_deliveries(
@@ -739,68 +788,65 @@ def _insert_deliveries(
             )
         connection.exec_driver_sql(_DELIVERY_INSERT, values)
         return out
-    rows = [
-        {
-            "workspace_id": ws,
-            "source": r.source,
-            "step": r.step,
-            "contact_id": r.contact_id,
-            "entry": r.entry,
-            "channel": r.channel.value,
-            "status": d.status.value,
-            "reason": d.reason,
-            "detail": d.detail[:500] if d.detail else None,
-            "retry_at": d.retry_at,
-            "text": r.text,
-            "content_id": r.content_id if d.reason != reasons.CONTENT_UNAVAILABLE else None,
-            "push_id": link.push_id if link else None,
-            "link": link.link if link else None,
-            "staff_id": d.staff_id,
-            "welfare": r.welfare,
-            "quiet_hours": r.quiet_hours.value,
-            "webhook_url": r.webhook_url,
-            "payload": r.payload,
-            "budget_day": d.budget_day,
-            "created_at": now,
-            "updated_at": now,
-            "sent_at": now if d.status is DeliveryStatus.sent else None,
-            "attempts": 0,
-        }
-        for r, d, link in recorded
-    ]
-    table = cast(Table, Delivery.__table__)
-    statement = (
-        postgresql.insert(table)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "source", "step", "contact_id", "entry"])
-        .returning(table.c.id, table.c.source, table.c.step, table.c.contact_id, table.c.entry)
-    )
-    return {(src, step, cid, entry): did for did, src, step, cid, entry in connection.execute(statement, rows)}
+    at = _naive_utc(now)
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(20))
+    for r, d, link in recorded:
+        for column, value in zip(
+            columns,
+            (
+                r.source,
+                r.step,
+                r.contact_id,
+                r.entry,
+                r.channel.value,
+                d.status.value,
+                d.reason,
+                d.detail[:500] if d.detail else None,
+                _naive_utc(d.retry_at),
+                r.text,
+                r.content_id if d.reason != reasons.CONTENT_UNAVAILABLE else None,
+                link.push_id if link else None,
+                link.link if link else None,
+                d.staff_id,
+                r.welfare,
+                r.quiet_hours.value,
+                r.webhook_url,
+                orjson.dumps(r.payload).decode() if r.payload is not None else None,
+                d.budget_day,
+                d.status is DeliveryStatus.sent,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    result = connection.exec_driver_sql(_PG_DELIVERY_INSERT, (ws, at, at, at, *columns))
+    return {(src, step, cid, entry): did for did, src, step, cid, entry in result}
 
 
 def _add_contact_sends(session: Session, workspace_id: int, per_day: dict[tuple[int, dt.date], list[int]]) -> None:
     connection = session.connection()
+    # in key order: two transactions counting the same contacts lock their rows in one order (no deadlock)
+    keys = sorted(per_day)
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(
             "INSERT INTO contact_send_day (workspace_id, contact_id, day, sends, welfare) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (contact_id, day) DO UPDATE SET sends = sends + excluded.sends, "
             "welfare = welfare + excluded.welfare",
-            [(workspace_id, cid, day.isoformat(), v[0], v[1]) for (cid, day), v in per_day.items()],
+            [(workspace_id, cid, day.isoformat(), *per_day[(cid, day)]) for cid, day in keys],
         )
         return
-    table = cast(Table, ContactSendDay.__table__)
-    statement = postgresql.insert(table)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["contact_id", "day"],
-            set_={
-                "sends": table.c.sends + statement.excluded.sends,
-                "welfare": table.c.welfare + statement.excluded.welfare,
-            },
+    connection.exec_driver_sql(
+        "INSERT INTO contact_send_day (workspace_id, contact_id, day, sends, welfare) "
+        "SELECT %s, u.contact_id, u.day, u.sends, u.welfare "
+        "FROM unnest(%b::bigint[], %b::date[], %b::integer[], %b::integer[]) AS u(contact_id, day, sends, welfare) "
+        "ON CONFLICT (contact_id, day) DO UPDATE SET sends = contact_send_day.sends + excluded.sends, "
+        "welfare = contact_send_day.welfare + excluded.welfare",
+        (
+            workspace_id,
+            [cid for cid, _ in keys],
+            [day for _, day in keys],
+            [per_day[k][0] for k in keys],
+            [per_day[k][1] for k in keys],
         ),
-        [
-            {"workspace_id": workspace_id, "contact_id": cid, "day": day, "sends": v[0], "welfare": v[1]}
-            for (cid, day), v in per_day.items()
-        ],
     )
 
 
@@ -830,7 +876,48 @@ def _insert_sandbox(session: Session, rows: list[dict[str, Any]]) -> None:
             ],
         )
         return
-    connection.execute(insert(SandboxMessage), rows)
+    connection.exec_driver_sql(
+        "INSERT INTO sandbox_message (id, workspace_id, contact_id, text, link, created_at, opens_at, clicks_at, "
+        "pending_at) SELECT u.id, %s, u.contact_id, u.text, u.link, %s, u.opens_at, u.clicks_at, u.pending_at "
+        "FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::timestamp[], %b::timestamp[], "
+        "%b::timestamp[]) AS u(id, contact_id, text, link, opens_at, clicks_at, pending_at)",
+        (
+            rows[0]["workspace_id"],
+            _naive_utc(rows[0]["created_at"]),
+            [row["id"] for row in rows],
+            [row["contact_id"] for row in rows],
+            [row["text"] for row in rows],
+            [row["link"] for row in rows],
+            [_naive_utc(row["opens_at"]) for row in rows],
+            [_naive_utc(row["clicks_at"]) for row in rows],
+            [_naive_utc(row["pending_at"]) for row in rows],
+        ),
+    )
+
+
+def _insert_jobs(session: Session, jobs: list[dict[str, Any]]) -> None:
+    """The outbox's delivery.send jobs (dedupe key delivery:<id>; one already pending is left alone)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        session.execute(sqlite.insert(Job).on_conflict_do_nothing(), jobs)
+        return
+    first = jobs[0]
+    connection.exec_driver_sql(
+        "INSERT INTO job (workspace_id, name, payload, status, run_at, attempts, max_attempts, dedupe_key, "
+        "created_at) SELECT %s, %s, u.payload::json, %s, %s, 0, u.max_attempts, u.dedupe_key, %s "
+        "FROM unnest(%b::text[], %b::integer[], %b::text[]) AS u(payload, max_attempts, dedupe_key) "
+        "ON CONFLICT DO NOTHING",
+        (
+            first["workspace_id"],
+            first["name"],
+            first["status"].name,
+            _naive_utc(first["run_at"]),
+            _naive_utc(first["created_at"]),
+            [orjson.dumps(job["payload"]).decode() for job in jobs],
+            [job["max_attempts"] for job in jobs],
+            [job["dedupe_key"] for job in jobs],
+        ),
+    )
 
 
 def add_staff_sends(session: Session, workspace_id: int, day: dt.date, per_staff: dict[int, int]) -> None:
@@ -1003,6 +1090,123 @@ def give_back(session: Session, delivery: Delivery) -> None:
             .execution_options(synchronize_session=False)
         )
     delivery.budget_day = None
+
+
+# --------------------------------------------------------------------------- outcomes a caller reports
+
+SETTLED_BY_CALLER = (DeliveryStatus.sent, DeliveryStatus.failed, DeliveryStatus.unknown)
+
+
+def record_outcomes(
+    session: Session,
+    workspace_id: int,
+    delivery_ids: Sequence[int],
+    status: DeliveryStatus,
+    *,
+    now: dt.datetime,
+    reason: str | None = None,
+    detail: str | None = None,
+    external_id: str | None = None,
+    sent_at: dt.datetime | None = None,
+) -> int:
+    """Settles deliveries a caller sent itself (SendRequest.sent_by_caller), once the channel reported them:
+    `sent`, `failed` (reason send_failed unless given; the contact's and the staff account's budget is given
+    back, as a failed job's would be) or `unknown` (outcome_unknown; the budget stays spent). Only rows of
+    the workspace still queued by their caller change, so a repeated report changes nothing. Returns how
+    many changed. Never commits."""
+    if status not in SETTLED_BY_CALLER:
+        raise validation_error("status", f"one of {', '.join(s.value for s in SETTLED_BY_CALLER)}")
+    if reason is None:
+        reason = {DeliveryStatus.failed: reasons.SEND_FAILED, DeliveryStatus.unknown: reasons.OUTCOME_UNKNOWN}.get(
+            status
+        )
+    changed = 0
+    ids = sorted(set(delivery_ids))
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Delivery.contact_id,
+                Delivery.budget_day,
+                Delivery.welfare,
+                Delivery.channel,
+                Delivery.staff_id,
+                Delivery.created_at,
+            )
+            .where(
+                Delivery.workspace_id == workspace_id,
+                Delivery.id.in_(list(chunk)),
+                Delivery.status == DeliveryStatus.queued,
+                Delivery.reason == reasons.SENT_BY_CALLER,
+            )
+            .order_by(Delivery.id)
+            .with_for_update()
+        ).all()
+        if not rows:
+            continue
+        values: dict[str, Any] = {"status": status, "reason": reason, "updated_at": now}
+        if detail is not None:
+            values["detail"] = detail[:500]
+        if external_id is not None:
+            values["external_id"] = external_id[:200]
+        if status is DeliveryStatus.sent:
+            values["sent_at"] = sent_at or now
+        elif status is DeliveryStatus.failed:
+            values["budget_day"] = None
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([row.id for row in rows]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if status is DeliveryStatus.failed:
+            _give_back_many(session, workspace_id, rows)
+        changed += len(rows)
+    return changed
+
+
+def _give_back_many(session: Session, workspace_id: int, rows: Sequence[Any]) -> None:
+    """give_back for many never-sent deliveries at once: one decrement per counter row."""
+    per_day: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0, 0])
+    per_staff: dict[tuple[int, dt.date], int] = defaultdict(int)
+    tz = workspace_timezone(session, workspace_id)
+    for row in rows:
+        if row.budget_day is None:
+            continue
+        slot = per_day[(row.contact_id, row.budget_day)]
+        slot[0] += 1
+        slot[1] += 1 if row.welfare else 0
+        if row.channel is Channel.wecom and row.staff_id is not None:
+            per_staff[(row.staff_id, budget.window(tz, row.created_at, None).today)] += 1
+    connection = session.connection()
+    if per_day:
+        days = cast(Table, ContactSendDay.__table__)
+        connection.execute(
+            update(days)
+            .where(days.c.contact_id == bindparam("b_contact"), days.c.day == bindparam("b_day"))
+            .values(
+                sends=case((days.c.sends > bindparam("b_sends"), days.c.sends - bindparam("b_sends")), else_=0),
+                welfare=case(
+                    (days.c.welfare > bindparam("b_welfare"), days.c.welfare - bindparam("b_welfare")), else_=0
+                ),
+            ),
+            [
+                {"b_contact": cid, "b_day": day, "b_sends": n[0], "b_welfare": n[1]}
+                for (cid, day), n in sorted(per_day.items())
+            ],
+        )
+    if per_staff:
+        staff_days = cast(Table, StaffSendDay.__table__)
+        connection.execute(
+            update(staff_days)
+            .where(staff_days.c.staff_id == bindparam("b_staff"), staff_days.c.day == bindparam("b_day"))
+            .values(
+                sends=case(
+                    (staff_days.c.sends > bindparam("b_sends"), staff_days.c.sends - bindparam("b_sends")), else_=0
+                )
+            ),
+            [{"b_staff": sid, "b_day": day, "b_sends": n} for (sid, day), n in sorted(per_staff.items())],
+        )
 
 
 # --------------------------------------------------------------------------- opt-outs

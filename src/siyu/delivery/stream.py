@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import String, cast, delete, exists, literal, select
+from sqlalchemy import String, cast, delete, exists, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -247,7 +247,8 @@ def housekeeping(session: Session, *, now: dt.datetime | None = None) -> None:
 def settle_stranded(session: Session, *, now: dt.datetime, limit: int = 1000) -> int:
     """Queued external deliveries with no pending send job (it was dead-lettered without running, e.g. a
     lease that expired on its last attempt): WeCom ones that had started a call are `unknown`, the rest
-    `failed` (dead_letter), and their budget is given back."""
+    `failed` (dead_letter), and their budget is given back. Deliveries their caller sends by itself
+    (reason sent_by_caller) never had a job and are left to the caller."""
     pending_job = exists().where(
         Job.dedupe_key == literal("delivery:") + cast(Delivery.id, String),
         Job.status.in_([JobStatus.queued, JobStatus.running]),
@@ -258,6 +259,8 @@ def settle_stranded(session: Session, *, now: dt.datetime, limit: int = 1000) ->
             .where(
                 Delivery.status == DeliveryStatus.queued,
                 Delivery.channel != Channel.sandbox,
+                # a caller sending by itself has no job: it reports the outcome (record_outcomes)
+                or_(Delivery.reason.is_(None), Delivery.reason != reasons.SENT_BY_CALLER),
                 Delivery.updated_at < now - STRANDED_AFTER,
                 ~pending_job,
             )

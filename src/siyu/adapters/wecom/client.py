@@ -1,4 +1,5 @@
-"""WeCom server API client (qyapi.weixin.qq.com): access token, 「联系我」 codes, welcome messages.
+"""WeCom server API client (qyapi.weixin.qq.com): access token, 「联系我」 codes, welcome messages, customer
+broadcasts (企业群发: add_msg_template, and reading back get_groupmsg_task / get_groupmsg_send_result).
 
 Behaviour (企业微信 服务端API; global return codes at developer.work.weixin.qq.com/document/path/90313):
 - access_token (GET /cgi-bin/gettoken, document/path/91039) is cached per (base URL, corp id, secret),
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 
@@ -49,6 +50,8 @@ CONTACT_WAY_MAX_USERS = 100
 WELCOME_MAX_ATTACHMENTS = 9
 WELCOME_TEXT_MAX_BYTES = 4000
 WELCOME_WINDOW_SECONDS = 20.0  # send_welcome_msg only within 20 s of the add_external_contact event
+GROUPMSG_PAGE_MAX = 1000  # get_groupmsg_task / get_groupmsg_send_result: at most 1000 rows a page
+GROUPMSG_MAX_PAGES = 100  # a task holds at most 10,000 customers: 10 pages; 100 is a safety stop
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -112,6 +115,48 @@ class ContactWay:
 class MsgTemplateResult:
     msgid: str
     fail_list: list[str]
+
+
+@dataclass(frozen=True)
+class GroupMsgTask:
+    """One staff member's part of a broadcast (get_groupmsg_task): status 0 not sent yet, 2 sent."""
+
+    userid: str
+    status: int
+    send_time: int | None  # Unix seconds, once sent
+
+    @property
+    def sent(self) -> bool:
+        return self.status != 0
+
+
+@dataclass(frozen=True)
+class GroupMsgSendResult:
+    """One customer's (or, for a group broadcast, one group's) result (get_groupmsg_send_result):
+    0 not sent yet, 1 sent, 2 not the staff member's customer any more, 3 already got another broadcast
+    this month (WeCom's limit)."""
+
+    userid: str
+    status: int
+    external_userid: str | None
+    chat_id: str | None
+    send_time: int | None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str  # "" when this is the last page
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 class WeComClient:
@@ -382,6 +427,75 @@ class WeComClient:
             body["allow_select"] = allow_select
         data = self.call("POST", "externalcontact/add_msg_template", body=body)
         return MsgTemplateResult(msgid=str(data.get("msgid", "")), fail_list=list(data.get("fail_list", [])))
+
+    def get_groupmsg_task(
+        self, msgid: str, *, cursor: str | None = None, limit: int = GROUPMSG_PAGE_MAX
+    ) -> Page[GroupMsgTask]:
+        """One page of a broadcast's staff tasks (externalcontact/get_groupmsg_task, document/path/93338):
+        who has sent it (status 2, with send_time) and who has not yet (0)."""
+        body = _page_body({"msgid": msgid}, cursor, limit)
+        data = self.call("POST", "externalcontact/get_groupmsg_task", body=body)
+        items = [
+            GroupMsgTask(
+                userid=str(row.get("userid") or ""),
+                status=_int_or_none(row.get("status")) or 0,
+                send_time=_int_or_none(row.get("send_time")),
+            )
+            for row in data.get("task_list") or []
+            if isinstance(row, dict)
+        ]
+        return Page(items, str(data.get("next_cursor") or ""))
+
+    def get_groupmsg_send_result(
+        self, msgid: str, userid: str, *, cursor: str | None = None, limit: int = GROUPMSG_PAGE_MAX
+    ) -> Page[GroupMsgSendResult]:
+        """One page of a staff member's per-customer results of a broadcast
+        (externalcontact/get_groupmsg_send_result, document/path/93338)."""
+        body = _page_body({"msgid": msgid, "userid": userid}, cursor, limit)
+        data = self.call("POST", "externalcontact/get_groupmsg_send_result", body=body)
+        items = [
+            GroupMsgSendResult(
+                userid=str(row.get("userid") or userid),
+                status=_int_or_none(row.get("status")) or 0,
+                external_userid=str(row["external_userid"]) if row.get("external_userid") else None,
+                chat_id=str(row["chat_id"]) if row.get("chat_id") else None,
+                send_time=_int_or_none(row.get("send_time")),
+            )
+            for row in data.get("send_list") or []
+            if isinstance(row, dict)
+        ]
+        return Page(items, str(data.get("next_cursor") or ""))
+
+    def groupmsg_tasks(self, msgid: str) -> list[GroupMsgTask]:
+        """Every page of get_groupmsg_task."""
+        return _every_page(lambda cursor: self.get_groupmsg_task(msgid, cursor=cursor))
+
+    def groupmsg_send_results(self, msgid: str, userid: str) -> list[GroupMsgSendResult]:
+        """Every page of get_groupmsg_send_result for one staff member."""
+        return _every_page(lambda cursor: self.get_groupmsg_send_result(msgid, userid, cursor=cursor))
+
+
+def _page_body(body: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
+    if not 1 <= limit <= GROUPMSG_PAGE_MAX:
+        raise validation_error("limit", f"1 to {GROUPMSG_PAGE_MAX}", limit=GROUPMSG_PAGE_MAX)
+    if not body.get("msgid"):
+        raise validation_error("msgid", "is empty")
+    body["limit"] = limit
+    if cursor:
+        body["cursor"] = cursor
+    return body
+
+
+def _every_page(fetch: Callable[[str | None], Page[T]]) -> list[T]:
+    items: list[T] = []
+    cursor: str | None = None
+    for _ in range(GROUPMSG_MAX_PAGES):
+        page = fetch(cursor)
+        items.extend(page.items)
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    return items
 
 
 def _contact_way_body(

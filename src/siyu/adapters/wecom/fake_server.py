@@ -5,12 +5,19 @@ expire, 41001/40014/42001 for a missing/unknown/expired token, 40013/40001 for a
 41051 for a welcome_code used twice. Tests inject errors (`fail`), expire tokens (`expire_tokens`) and read
 back every call (`calls`). Serve it with `with FakeWeCom() as fake: WeComClient(..., base_url=fake.url)`.
 
+Customer broadcasts (企业群发) are state-driven: `add_msg_template` keeps a task per sender; nothing is sent
+until the test has the staff member confirm it (`confirm_msg_template`, as they would in 群发助手). Then
+each customer's result is decided as WeCom does: 2 when they are no longer the sender's customer
+(`remove_customer`), 3 when they already got MONTHLY_CUSTOMER_LIMIT broadcasts that month, else 1 (sent);
+`get_groupmsg_task` and `get_groupmsg_send_result` read it back, a page at a time (`limit`, `cursor`).
+
 `signed_callback` builds an encrypted, signed callback POST (what WeCom sends when someone scans a code),
 and `add_external_contact_xml` & co. build the plaintext events.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import threading
@@ -57,6 +64,12 @@ ERRMSG = {
     45033: "api concurrent out of limit",
 }
 
+MONTHLY_CUSTOMER_LIMIT = 4  # WeCom: a customer receives at most 4 broadcasts a month from the enterprise
+GROUPMSG_PAGE_MAX = 1000  # get_groupmsg_task / get_groupmsg_send_result: limit, at most 1000
+# get_groupmsg_send_result status per customer (or group)
+UNSENT, SENT, NOT_A_CUSTOMER, OVER_LIMIT = 0, 1, 2, 3
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
 
 class FakeWeCom:
     def __init__(
@@ -78,6 +91,9 @@ class FakeWeCom:
         self.used_welcome_codes: set[str] = set()
         self.msg_templates: list[dict[str, Any]] = []
         self.external_contacts: dict[str, dict[str, Any]] = {}
+        self.removed_customers: set[tuple[str, str]] = set()  # (userid, external_userid) no longer friends
+        self.group_chats: dict[str, list[str]] = {}  # owner userid -> chat ids (group broadcasts post there)
+        self._received: dict[tuple[str, str], int] = {}  # (external_userid, month) -> broadcasts received
         self._injected: list[_Injected] = []
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
@@ -91,6 +107,8 @@ class FakeWeCom:
             "externalcontact/send_welcome_msg": self._send_welcome_msg,
             "externalcontact/get": self._get_external_contact,
             "externalcontact/add_msg_template": self._add_msg_template,
+            "externalcontact/get_groupmsg_task": self._get_groupmsg_task,
+            "externalcontact/get_groupmsg_send_result": self._get_groupmsg_send_result,
         }
 
     # --- control -------------------------------------------------------------------------------------------
@@ -159,6 +177,47 @@ class FakeWeCom:
 
     def add_external_contact(self, external_userid: str, name: str, **extra: Any) -> None:
         self.external_contacts[external_userid] = {"external_userid": external_userid, "name": name, **extra}
+
+    def remove_customer(self, external_userid: str, userid: str | None = None) -> None:
+        """The customer deleted the staff member `userid` (every staff member when None): a broadcast the
+        staff member confirms afterwards fails for them with status 2."""
+        with self._lock:
+            self.removed_customers.add((userid or "*", external_userid))
+
+    def add_group_chat(self, chat_id: str, owner: str) -> None:
+        """A customer group owned by `owner`: their group broadcasts post in it."""
+        with self._lock:
+            self.group_chats.setdefault(owner, []).append(chat_id)
+
+    def confirm_msg_template(self, sender: str, *, msgid: str | None = None, send_time: int | None = None) -> list[str]:
+        """The staff member `sender` confirms their waiting broadcast tasks (or the one `msgid`) in their
+        WeCom client: each customer's result is decided now. Returns the msgids confirmed."""
+        with self._lock:
+            at = int(time.time()) if send_time is None else send_time
+            month = dt.datetime.fromtimestamp(at, SHANGHAI).strftime("%Y-%m")
+            confirmed = []
+            for task in self.msg_templates:
+                if task.get("sender") != sender or task["send_time"] is not None:
+                    continue
+                if msgid is not None and task["msgid"] != msgid:
+                    continue
+                task["send_time"] = at
+                if task.get("chat_type") == "group":
+                    task["results"] = dict.fromkeys(self.group_chats.get(sender, []), SENT)
+                else:
+                    for external in task.get("external_userid", []):
+                        task["results"][external] = self._deliver(sender, external, month)
+                confirmed.append(task["msgid"])
+            return confirmed
+
+    def _deliver(self, sender: str, external: str, month: str) -> int:
+        if (sender, external) in self.removed_customers or ("*", external) in self.removed_customers:
+            return NOT_A_CUSTOMER
+        received = self._received.get((external, month), 0)
+        if received >= MONTHLY_CUSTOMER_LIMIT:
+            return OVER_LIMIT
+        self._received[(external, month)] = received + 1
+        return SENT
 
     # --- HTTP ----------------------------------------------------------------------------------------------
 
@@ -285,8 +344,62 @@ class FakeWeCom:
         if not body.get("text") and not body.get("attachments"):
             return _err(40058, "text and attachments are both empty")
         msgid = f"msg{next(self._seq):08d}"
-        self.msg_templates.append({**body, "msgid": msgid})
-        return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": msgid}
+        sender = body.get("sender")
+        # WeCom leaves out of the task the customers who are not the sender's any more (fail_list)
+        fail_list = [
+            e
+            for e in body.get("external_userid", [])
+            if sender and ((sender, e) in self.removed_customers or ("*", e) in self.removed_customers)
+        ]
+        self.msg_templates.append({**body, "msgid": msgid, "send_time": None, "results": {}, "fail_list": fail_list})
+        return {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
+
+    def _template(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        msgid = str(body.get("msgid") or "")
+        return next((t for t in self.msg_templates if t["msgid"] == msgid), None)
+
+    def _page(self, body: dict[str, Any], rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        limit = body.get("limit") or GROUPMSG_PAGE_MAX
+        if not isinstance(limit, int) or not 1 <= limit <= GROUPMSG_PAGE_MAX:
+            return _err(40058, f"limit must be 1 to {GROUPMSG_PAGE_MAX}")
+        cursor = str(body.get("cursor") or "0")
+        start = int(cursor) if cursor.isdigit() else 0
+        end = start + limit
+        return {"errcode": 0, "errmsg": "ok", key: rows[start:end], "next_cursor": str(end) if end < len(rows) else ""}
+
+    def _get_groupmsg_task(self, body: dict[str, Any], _q: dict[str, str]) -> dict[str, Any]:
+        task = self._template(body)
+        if task is None:
+            return _err(40058, "invalid msgid")
+        row: dict[str, Any] = {"userid": task.get("sender") or "", "status": 0}
+        if task["send_time"] is not None:
+            row = {**row, "status": 2, "send_time": task["send_time"]}
+        return self._page(body, [row], "task_list")
+
+    def _get_groupmsg_send_result(self, body: dict[str, Any], _q: dict[str, str]) -> dict[str, Any]:
+        task = self._template(body)
+        if task is None:
+            return _err(40058, "invalid msgid")
+        userid = str(body.get("userid") or "")
+        if not userid:
+            return _err(40058, "userid missing")
+        if userid != task.get("sender"):
+            return self._page(body, [], "send_list")
+        sent_at = task["send_time"]
+        rows: list[dict[str, Any]] = []
+        if task.get("chat_type") == "group":
+            for chat_id, status in task["results"].items():
+                rows.append({"chat_id": chat_id, "userid": userid, "status": status, "send_time": sent_at})
+        else:
+            for external in task.get("external_userid", []):
+                if external in task["fail_list"]:
+                    continue
+                status = task["results"].get(external, UNSENT)
+                row = {"external_userid": external, "userid": userid, "status": status}
+                if status == SENT:
+                    row["send_time"] = sent_at
+                rows.append(row)
+        return self._page(body, rows, "send_list")
 
 
 def _err(code: int, msg: str | None = None) -> dict[str, Any]:
