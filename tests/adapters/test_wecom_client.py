@@ -349,3 +349,78 @@ def test_welcome_respects_the_20_second_window() -> None:
 def test_config_repr_hides_secrets() -> None:
     config = WeComConfig("wwcorp", "s3cret", TOKEN, AES_KEY)
     assert "s3cret" not in repr(config) and AES_KEY not in repr(config) and TOKEN not in repr(config)
+
+
+# --- app messages (应用消息, message/send) ----------------------------------------------------------------
+
+
+def test_app_message_text_card_and_plain_text_are_shaped_as_wecom_asks() -> None:
+    with fake_wecom() as (fake, client, _clock):
+        card = {
+            "title": "新待办：回访",
+            "description": "跟进 · 截止 18:00",
+            "url": "https://siyu.brand.cn/console/tasks",
+        }
+        result = client.send_app_message(
+            agent_id=fake.agent_id, userids=["zhangsan", "lisi"], card=card, duplicate_check_seconds=600
+        )
+        (call,) = fake.calls_to("message/send")
+        assert call.body == {
+            "touser": "zhangsan|lisi",
+            "agentid": fake.agent_id,
+            "msgtype": "textcard",
+            "textcard": card,
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": 600,
+        }
+        assert result.msgid and result.invalid_users == [] and result.unlicensed_users == []
+        client.send_app_message(agent_id=fake.agent_id, userids=["zhangsan"], text="今日待办 3 项")
+        assert fake.app_messages[-1]["text"] == {"content": "今日待办 3 项"}
+        assert "enable_duplicate_check" not in fake.app_messages[-1]
+
+
+def test_app_message_recipients_outside_the_app_are_listed_and_none_left_is_81013() -> None:
+    with fake_wecom() as (fake, client, _clock):
+        fake.staff_userids = {"zhangsan"}
+        result = client.send_app_message(agent_id=fake.agent_id, userids=["zhangsan", "WangWu"], text="hi")
+        assert result.invalid_users == ["wangwu"]  # WeCom lower-cases them
+        assert fake.app_messages[-1]["to"] == ["zhangsan"]
+        with pytest.raises(WeComError) as refused:
+            client.send_app_message(agent_id=fake.agent_id, userids=["wangwu"], text="hi")
+        assert refused.value.errcode == 81013
+        with pytest.raises(WeComError) as wrong_app:
+            client.send_app_message(agent_id=1, userids=["zhangsan"], text="hi")
+        assert wrong_app.value.errcode == 40056
+
+
+def test_app_message_duplicate_check_drops_the_same_body_within_its_interval() -> None:
+    with fake_wecom() as (fake, client, clock):
+        for _ in range(2):
+            client.send_app_message(
+                agent_id=fake.agent_id, userids=["zhangsan"], text="同一条", duplicate_check_seconds=60
+            )
+        assert fake.app_message_calls == 2 and len(fake.app_messages) == 1
+        clock.advance(61)
+        client.send_app_message(agent_id=fake.agent_id, userids=["zhangsan"], text="同一条", duplicate_check_seconds=60)
+        assert len(fake.app_messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"userids": [], "text": "x"}, "userids"),
+        ({"userids": ["u"] * 1001, "text": "x"}, "userids"),
+        ({"userids": ["u"]}, "text"),
+        ({"userids": ["u"], "text": "x", "card": {"title": "t", "description": "d", "url": "u"}}, "text"),
+        ({"userids": ["u"], "text": "字" * 683}, "text"),  # 2,049 bytes of UTF-8
+        ({"userids": ["u"], "card": {"title": "字" * 43, "description": "d", "url": "https://x"}}, "card.title"),
+        ({"userids": ["u"], "card": {"title": "t", "description": "", "url": "https://x"}}, "card.description"),
+        ({"userids": ["u"], "text": "x", "duplicate_check_seconds": 4 * 3600 + 1}, "duplicate_check_seconds"),
+    ],
+)
+def test_app_message_bad_input_is_refused_before_any_call(kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+    with fake_wecom() as (fake, client, _clock):
+        with pytest.raises(ValidationFailed) as refused:
+            client.send_app_message(agent_id=fake.agent_id, **kwargs)
+        assert refused.value.details[0]["field"] == field
+        assert fake.calls_to("message/send") == []

@@ -1,5 +1,6 @@
 """Console page /console/tasks: today's inbox of the signed-in staff member (operators and admins may
-pick anyone's), with complete, snooze and hand-over through HTMX (plain forms work without it)."""
+pick anyone's), with complete, snooze and hand-over through HTMX (plain forms work without it), and the
+WeCom reminders (app messages) they were sent, with why one did not go out."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from siyu.staff.service import list_staff
 from siyu.stafftasks import service
 from siyu.stafftasks.models import StaffTask, TaskKind
 from siyu.stafftasks.schemas import TaskComplete, TaskHandOver
+from siyu.wecom import app_messages
 
 router = APIRouter()
 
@@ -110,11 +112,46 @@ def _inbox_context(session: Session, request: Request, user: ConsoleUser, staff_
     }
 
 
+REMINDERS_SHOWN = 10
+
+
+def _reminder_reasons(request: Request) -> dict[str, str]:
+    _ = gettext_for(request)
+    return {
+        app_messages.NO_WECOM_USERID: _("no WeCom account (wecom_userid) is linked to this staff member"),
+        app_messages.STAFF_INACTIVE: _("the staff member is deactivated"),
+        app_messages.HOURLY_CAP_REACHED: _("too many reminders this hour"),
+        app_messages.NOT_IN_APP_RANGE: _("not in the WeCom app's visible range"),
+        app_messages.OUTCOME_UNKNOWN: _("a send was interrupted long ago; not repeated"),
+        app_messages.SEND_FAILED: _("WeCom refused it"),
+        app_messages.DEAD_LETTER: _("WeCom could not be reached after several tries"),
+        app_messages.NOT_CONFIGURED: _("the WeCom app is no longer set up"),
+    }
+
+
+def _reminders(session: Session, request: Request, workspace_id: int, staff_id: int) -> dict[str, Any]:
+    """The last WeCom reminders to this staff member; nothing when the workspace has no WeCom app."""
+    _ = gettext_for(request)
+    if app_messages.app_agent_id(session, workspace_id) is None:
+        return {"reminders": None}
+    return {
+        "reminders": app_messages.list_messages(session, workspace_id, staff_id=staff_id, limit=REMINDERS_SHOWN),
+        "reminder_statuses": {
+            "queued": _("Sending"),
+            "sent": _("Sent"),
+            "failed": _("Failed"),
+            "skipped": _("Not sent"),
+        },
+        "reminder_reasons": _reminder_reasons(request),
+    }
+
+
 @router.get("/tasks")
 def tasks_page(request: Request, user: CurrentUser) -> Response:
     user.principal.require(Scope.tasks_read)
     with get_database(request).transaction(write=False) as session:
         context = _inbox_context(session, request, user, _whose(request, user))
+        context.update(_reminders(session, request, user.principal.workspace_id, context["whose"]))
     return render(request, "stafftasks/index.html", context, user=user)
 
 

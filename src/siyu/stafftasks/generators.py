@@ -23,7 +23,7 @@ from siyu.contacts.models import Contact
 from siyu.events.service import workspace_timezone
 from siyu.segments.models import SegmentMember
 from siyu.staff.models import Staff
-from siyu.stafftasks import service
+from siyu.stafftasks import notices, service
 from siyu.stafftasks.models import StaffTask, TaskKind, TaskStatus
 from siyu.stafftasks.schemas import TaskSettings
 
@@ -212,6 +212,12 @@ def run_daily(session: Session, workspace_id: int, *, now: dt.datetime) -> Daily
     if settings.generators.birthday and row.birthday_done_on != day.date:
         made_birthdays = birthdays(session, workspace_id, settings, day, now=now)
         row.birthday_done_on = day.date
+    # after today's follow-ups and birthdays exist, from the digest time on (None: not yet, or off)
+    if (
+        row.digest_done_on != day.date
+        and notices.morning_digest(session, workspace_id, settings, day=day.date, now=now) is not None
+    ):
+        row.digest_done_on = day.date
     session.flush()
     return DailyResult(day.date, made_follow_ups, made_birthdays)
 
@@ -220,4 +226,7 @@ def run_escalation(session: Session, workspace_id: int, *, now: dt.datetime) -> 
     settings = service.load_settings(session, workspace_id)
     if not settings.generators.escalation:
         return 0, 0
-    return service.escalate_overdue(session, workspace_id, settings, now=now)
+    escalated, stuck = service.escalate_overdue(session, workspace_id, settings, now=now)
+    if escalated:
+        notices.escalated(session, workspace_id, settings, now=now)
+    return escalated, stuck

@@ -137,6 +137,7 @@ class StaffTaskSettings(Base):
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     follow_up_done_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     birthday_done_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    digest_done_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # the WeCom morning digest
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 

@@ -40,11 +40,22 @@ class TaskSettings(Schema):
     follow_up_due_time: dt.time = Field(default=dt.time(18, 0), description="local time follow-ups are due by")
     birthday_due_time: dt.time = Field(default=dt.time(10, 0), description="local time birthday tasks are due by")
     generators: Generators = Field(default_factory=Generators)
+    wecom_notify: bool = Field(
+        default=True,
+        description="send staff their new tasks (journey, unanswered, manual, hand-overs), escalations and the "
+        "morning digest as WeCom app messages (needs the WeCom app's agent_id and each staff member's wecom_userid)",
+    )
+    wecom_digest_time: dt.time | None = Field(
+        default=dt.time(9, 0),
+        description="local time of the morning digest (today's open tasks by kind, and how many are overdue); "
+        "null: no digest",
+    )
 
 
 class TaskSettingsRead(TaskSettings):
     follow_up_done_on: dt.date | None = Field(default=None, description="the last local day follow-ups were made")
     birthday_done_on: dt.date | None = Field(default=None, description="the last local day birthday tasks were made")
+    digest_done_on: dt.date | None = Field(default=None, description="the last local day the digest went out")
 
 
 class TaskCreate(Schema):

@@ -24,6 +24,7 @@ from siyu.kit.time import ensure_utc, utcnow
 from siyu.scoring.models import ContactScore
 from siyu.segments.models import Segment
 from siyu.staff.models import Staff
+from siyu.stafftasks import notices
 from siyu.stafftasks.models import (
     Escalation,
     StaffTask,
@@ -73,11 +74,14 @@ def create_task(
     due_at: dt.datetime,
     source_key: str,
     detail: str | None = None,
+    notify: bool = True,
 ) -> StaffTask:
     """The task for `source_key` in this workspace: made now, or the one made before (unchanged).
 
     A journey step or a generator that runs twice with the same key gets the same task back, even when
-    two transactions race (the insert skips on the unique key). Never commits.
+    two transactions race (the insert skips on the unique key). A task made now is announced to its
+    staff member through WeCom when its kind calls for it (siyu.stafftasks.notices) unless `notify` is
+    false. Never commits.
     """
     return create_generated(
         session,
@@ -89,6 +93,7 @@ def create_task(
         due_at=due_at,
         source_key=source_key,
         detail=detail,
+        notify=notify,
     )
 
 
@@ -104,6 +109,7 @@ def create_generated(
     source_key: str,
     detail: str | None = None,
     source_at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> StaffTask:
     """`create_task`, also recording when its cause happened (`source_at`)."""
     if not source_key or len(source_key) > SOURCE_KEY_MAX:
@@ -123,7 +129,7 @@ def create_generated(
         if contact_workspace != workspace_id:
             raise validation_error("contact_id", f"no contact {contact_id} in this workspace")
     due = ensure_utc(due_at)
-    session.execute(
+    made = session.execute(
         _insert(session)(StaffTask)
         .values(
             workspace_id=workspace_id,
@@ -140,9 +146,12 @@ def create_generated(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["workspace_id", "source_key"])
-    )
+        .returning(StaffTask.id)
+    ).scalar_one_or_none()
     task = find_by_source_key(session, workspace_id, source_key)
     assert task is not None  # inserted now, or by a transaction that committed first
+    if notify and made is not None:
+        notices.task_created(session, task, now=utcnow())
     return task
 
 
@@ -161,6 +170,7 @@ def settings_read(session: Session, workspace_id: int) -> TaskSettingsRead:
         **settings.model_dump(),
         follow_up_done_on=row.follow_up_done_on if row else None,
         birthday_done_on=row.birthday_done_on if row else None,
+        digest_done_on=row.digest_done_on if row else None,
     )
 
 
@@ -478,6 +488,7 @@ def create_manual(session: Session, principal: Principal, data: TaskCreate, *, n
         due_at=data.due_at or now,
         source_key=f"manual:{uuid.uuid4().hex}",
         detail=data.detail,
+        notify=staff_id != principal.staff_id,  # a task someone gave them, not one they wrote themselves
     )
     _log(session, task, TaskAction.created, at=now, actor=principal.staff_id, to_staff=staff_id)
     session.flush()
@@ -559,6 +570,7 @@ def hand_over(
         note=data.note,
     )
     session.flush()
+    notices.handed_over(session, task, now=now)
     return task
 
 

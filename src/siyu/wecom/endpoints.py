@@ -1,4 +1,5 @@
-"""/api/v1/wecom/* (settings, callback log; scope wecom:write) and the public /callbacks/wecom/{workspace_id}.
+"""/api/v1/wecom/* (settings, callback log, app messages to staff; scope wecom:write) and the public
+/callbacks/wecom/{workspace_id}.
 
 The callback endpoint takes no credential: WeCom's msg_signature, checked against the workspace's
 Token, and the decryption with its EncodingAESKey and Corp ID are the authentication.
@@ -19,8 +20,9 @@ from siyu.auth.principal import Principal
 from siyu.auth.scopes import Scope
 from siyu.config import Settings
 from siyu.errors import NotFound, PayloadTooLarge
-from siyu.wecom import service
-from siyu.wecom.schemas import WeComCallbackRead, WeComConfigIn, WeComConfigRead
+from siyu.wecom import app_messages, service
+from siyu.wecom.models import AppMessageStatus
+from siyu.wecom.schemas import AppMessageRead, WeComCallbackRead, WeComConfigIn, WeComConfigRead
 
 log = logging.getLogger("siyu.wecom")
 
@@ -56,6 +58,22 @@ def list_callbacks(
 ) -> list[WeComCallbackRead]:
     rows = service.list_callbacks(session, principal.workspace_id, limit)
     return [WeComCallbackRead.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/app-messages",
+    response_model=list[AppMessageRead],
+    summary="App messages (应用消息) sent to staff: reminders, digests, escalations, with their outcome",
+)
+def list_app_messages(
+    session: ReadSession,
+    principal: AdminWeCom,
+    status: AppMessageStatus | None = None,
+    staff_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=app_messages.LIST_MAX)] = 50,
+) -> list[AppMessageRead]:
+    rows = app_messages.list_messages(session, principal.workspace_id, status=status, staff_id=staff_id, limit=limit)
+    return [AppMessageRead.model_validate(r) for r in rows]
 
 
 # --- the public callback endpoint -------------------------------------------------------------------------

@@ -18,7 +18,11 @@ class WeComConfigIn(BaseModel):
     encoding_aes_key: str | None = Field(
         default=None, min_length=43, max_length=43, description="callback EncodingAESKey (43 characters)"
     )
-    agent_id: int | None = Field(default=None, description="agent id of a self-built app, if one is used")
+    agent_id: int | None = Field(
+        default=None,
+        description="AgentId of the self-built app whose secret this is: set it to send staff their "
+        "reminders as app messages (应用消息)",
+    )
 
 
 class WeComConfigRead(BaseModel):
@@ -41,3 +45,22 @@ class WeComCallbackRead(BaseModel):
     code_id: int | None
     welcome: str | None
     welcome_detail: str | None
+
+
+class AppMessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    staff_id: int | None
+    userid: str | None = Field(description="the staff member's WeCom userid when it was queued")
+    kind: str = Field(description="task, digest, escalation, hand_over")
+    title: str
+    description: str
+    url: str | None = Field(description="what the text card opens; null: sent as plain text")
+    status: str = Field(description="queued, sent, failed or skipped")
+    reason: str | None = Field(description="why it failed or was skipped")
+    detail: str | None
+    attempts: int
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    msgid: str | None

@@ -7,6 +7,8 @@ Both run in the worker (`siyu.jobs`), inside the job's transaction; they never c
 - `wecom.welcome` {callback_id, code_id, welcome_code, received_at, ...}: send the code's welcome within
   WeCom's 20 s window. Already sent (41051), expired or refused: recorded on the callback row, never
   retried (a welcome code is single-use and short-lived).
+- `wecom.app_message` {message_id}: one app message (应用消息) to a staff member (siyu.wecom.app_messages);
+  busy, rate-limited or unreachable WeCom is retried with back-off, safely (WeCom's duplicate check).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from siyu.channels.models import ChannelCode, ChannelCodeStaff, CodeStatus
 from siyu.errors import validation_error
 from siyu.jobs import job_handler
 from siyu.jobs.models import Job
+from siyu.jobs.registry import exponential_backoff
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
-from siyu.wecom import service
+from siyu.wecom import app_messages, service
 from siyu.wecom.models import WeComCallbackLog
 
 
@@ -114,3 +117,8 @@ def send_code_welcome(session: Session, job: Job) -> None:
     log.welcome = outcome.status
     log.welcome_detail = str(outcome.error)[:500] if outcome.error is not None else None
     session.flush()
+
+
+@job_handler(app_messages.APP_MESSAGE_JOB, max_attempts=6, retry_backoff=exponential_backoff(base=15.0, cap=1800.0))
+def send_app_message(session: Session, job: Job) -> None:
+    app_messages.send_job(session, job)

@@ -1,7 +1,7 @@
 """WeCom (企业微信): server API client, callback crypto, callback events. See docs/en/wecom.md."""
 
 from siyu.adapters.wecom.callbacks import WeComConfig, Welcome, WelcomeOutcome, open_callback, send_welcome, verify_url
-from siyu.adapters.wecom.client import ContactWay, MsgTemplateResult, TokenCache, WeComClient
+from siyu.adapters.wecom.client import AppMessageResult, ContactWay, MsgTemplateResult, TokenCache, WeComClient
 from siyu.adapters.wecom.crypto import WeComCrypto, signature
 from siyu.adapters.wecom.errors import (
     AccessTokenRejected,
@@ -33,6 +33,7 @@ from siyu.adapters.wecom.events import (
 
 __all__ = [
     "AccessTokenRejected",
+    "AppMessageResult",
     "CallbackRejected",
     "ContactWay",
     "ExternalChatChanged",

@@ -1,5 +1,6 @@
 """WeCom server API client (qyapi.weixin.qq.com): access token, 「联系我」 codes, welcome messages, customer
-broadcasts (企业群发: add_msg_template, and reading back get_groupmsg_task / get_groupmsg_send_result).
+broadcasts (企业群发: add_msg_template, and reading back get_groupmsg_task / get_groupmsg_send_result), and
+app messages to staff (应用消息: message/send).
 
 Behaviour (企业微信 服务端API; global return codes at developer.work.weixin.qq.com/document/path/90313):
 - access_token (GET /cgi-bin/gettoken, document/path/91039) is cached per (base URL, corp id, secret),
@@ -52,6 +53,13 @@ WELCOME_TEXT_MAX_BYTES = 4000
 WELCOME_WINDOW_SECONDS = 20.0  # send_welcome_msg only within 20 s of the add_external_contact event
 GROUPMSG_PAGE_MAX = 1000  # get_groupmsg_task / get_groupmsg_send_result: at most 1000 rows a page
 GROUPMSG_MAX_PAGES = 100  # a task holds at most 10,000 customers: 10 pages; 100 is a safety stop
+APP_MESSAGE_MAX_USERS = 1000  # message/send: touser, at most 1000 userids
+APP_TEXT_MAX_BYTES = 2048  # text message content
+APP_CARD_TITLE_MAX_BYTES = 128  # textcard title
+APP_CARD_DESCRIPTION_MAX_BYTES = 512  # textcard description
+APP_CARD_URL_MAX_BYTES = 2048
+APP_DUPLICATE_CHECK_MAX_SECONDS = 4 * 3600  # duplicate_check_interval: at most 4 hours
+ALL_RECIPIENTS_INVALID = 81013  # message/send: "user & party & tag all invalid"
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -141,6 +149,16 @@ class GroupMsgSendResult:
     external_userid: str | None
     chat_id: str | None
     send_time: int | None
+
+
+@dataclass(frozen=True)
+class AppMessageResult:
+    """message/send's answer: recipients WeCom refused (lower-cased by WeCom; not in the app's visible
+    range, unknown, or without a licence) are listed; the rest got the message."""
+
+    msgid: str
+    invalid_users: list[str]
+    unlicensed_users: list[str]
 
 
 T = TypeVar("T")
@@ -473,6 +491,74 @@ class WeComClient:
     def groupmsg_send_results(self, msgid: str, userid: str) -> list[GroupMsgSendResult]:
         """Every page of get_groupmsg_send_result for one staff member."""
         return _every_page(lambda cursor: self.get_groupmsg_send_result(msgid, userid, cursor=cursor))
+
+    # --- app messages (应用消息, message/send, document/path/90236) ------------------------------------
+
+    def send_app_message(
+        self,
+        *,
+        agent_id: int,
+        userids: Sequence[str],
+        text: str | None = None,
+        card: Mapping[str, str] | None = None,
+        duplicate_check_seconds: int | None = None,
+    ) -> AppMessageResult:
+        """Send the app's message to staff members (their WeCom userids): plain `text`, or a text card
+        `card` = {title, description, url[, btntxt]}. With `duplicate_check_seconds`, WeCom drops the same
+        request body sent again within that time (at most 4 hours): a retry after a timeout cannot
+        deliver twice. When every recipient is invalid WeCom answers 81013 (a WeComError)."""
+        users = [u for u in userids if u]
+        if not users:
+            raise validation_error("userids", "name at least one staff member (WeCom userid)")
+        if len(users) > APP_MESSAGE_MAX_USERS:
+            raise validation_error(
+                "userids", f"at most {APP_MESSAGE_MAX_USERS} per message", limit=APP_MESSAGE_MAX_USERS
+            )
+        if (text is None) == (card is None):
+            raise validation_error("text", "give either text or card")
+        body: dict[str, Any] = {"touser": "|".join(users), "agentid": agent_id}
+        if text is not None:
+            _check_bytes("text", text, APP_TEXT_MAX_BYTES)
+            body["msgtype"] = "text"
+            body["text"] = {"content": text}
+        else:
+            assert card is not None
+            for name, limit in (
+                ("title", APP_CARD_TITLE_MAX_BYTES),
+                ("description", APP_CARD_DESCRIPTION_MAX_BYTES),
+                ("url", APP_CARD_URL_MAX_BYTES),
+            ):
+                if not card.get(name):
+                    raise validation_error(f"card.{name}", "is required")
+                _check_bytes(f"card.{name}", card[name], limit)
+            body["msgtype"] = "textcard"
+            body["textcard"] = dict(card)
+        if duplicate_check_seconds is not None:
+            if not 1 <= duplicate_check_seconds <= APP_DUPLICATE_CHECK_MAX_SECONDS:
+                raise validation_error(
+                    "duplicate_check_seconds",
+                    f"1 to {APP_DUPLICATE_CHECK_MAX_SECONDS} (4 hours)",
+                    limit=APP_DUPLICATE_CHECK_MAX_SECONDS,
+                )
+            body["enable_duplicate_check"] = 1
+            body["duplicate_check_interval"] = duplicate_check_seconds
+        data = self.call("POST", "message/send", body=body)
+        return AppMessageResult(
+            msgid=str(data.get("msgid") or ""),
+            invalid_users=_bar_list(data.get("invaliduser")),
+            unlicensed_users=_bar_list(data.get("unlicenseduser")),
+        )
+
+
+def _bar_list(value: Any) -> list[str]:
+    """WeCom's "a|b|c" lists (message/send's invaliduser & co.)."""
+    return [part for part in str(value or "").split("|") if part]
+
+
+def _check_bytes(field: str, value: str, limit: int) -> None:
+    size = len(value.encode("utf-8"))
+    if size > limit:
+        raise validation_error(field, f"at most {limit} bytes in UTF-8 (this is {size})", limit=limit)
 
 
 def _page_body(body: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:

@@ -11,6 +11,11 @@ each customer's result is decided as WeCom does: 2 when they are no longer the s
 (`remove_customer`), 3 when they already got MONTHLY_CUSTOMER_LIMIT broadcasts that month, else 1 (sent);
 `get_groupmsg_task` and `get_groupmsg_send_result` read it back, a page at a time (`limit`, `cursor`).
 
+App messages (应用消息, message/send) go to `app_messages` when the agentid is the app's (`agent_id`);
+staff userids named in `staff_userids` (when it is not empty) are the app's visible range: the others are
+answered in `invaliduser`, and 81013 when nobody is left. `enable_duplicate_check` drops the same body sent
+again within its interval (`clock` seconds), as WeCom does; `app_message_calls` counts every accepted call.
+
 `signed_callback` builds an encrypted, signed callback POST (what WeCom sends when someone scans a code),
 and `add_external_contact_xml` & co. build the plaintext events.
 """
@@ -77,11 +82,13 @@ class FakeWeCom:
         *,
         corp_id: str = "wwfake0000000000",
         secret: str = "fake-contact-secret",  # noqa: S107 - a fake for tests
+        agent_id: int = 1000002,
         token_ttl: int = 7200,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.corp_id = corp_id
         self.secret = secret
+        self.agent_id = agent_id
         self.token_ttl = token_ttl
         self.clock = clock
         self.calls: list[RecordedCall] = []
@@ -93,6 +100,10 @@ class FakeWeCom:
         self.external_contacts: dict[str, dict[str, Any]] = {}
         self.removed_customers: set[tuple[str, str]] = set()  # (userid, external_userid) no longer friends
         self.group_chats: dict[str, list[str]] = {}  # owner userid -> chat ids (group broadcasts post there)
+        self.staff_userids: set[str] = set()  # the app's visible range; empty: every userid is accepted
+        self.app_messages: list[dict[str, Any]] = []  # delivered app messages (duplicates dropped)
+        self.app_message_calls = 0
+        self._app_sent_at: dict[str, float] = {}  # request body (canonical JSON) -> when it was last delivered
         self._received: dict[tuple[str, str], int] = {}  # (external_userid, month) -> broadcasts received
         self._injected: list[_Injected] = []
         self._lock = threading.Lock()
@@ -109,6 +120,7 @@ class FakeWeCom:
             "externalcontact/add_msg_template": self._add_msg_template,
             "externalcontact/get_groupmsg_task": self._get_groupmsg_task,
             "externalcontact/get_groupmsg_send_result": self._get_groupmsg_send_result,
+            "message/send": self._send_app_message,
         }
 
     # --- control -------------------------------------------------------------------------------------------
@@ -400,6 +412,38 @@ class FakeWeCom:
                     row["send_time"] = sent_at
                 rows.append(row)
         return self._page(body, rows, "send_list")
+
+    def _send_app_message(self, body: dict[str, Any], _q: dict[str, str]) -> dict[str, Any]:
+        if body.get("agentid") != self.agent_id:
+            return _err(40056, "invalid agentid")
+        msgtype = body.get("msgtype")
+        if msgtype not in ("text", "textcard") or not isinstance(body.get(msgtype), dict):
+            return _err(40008, "invalid message type")
+        users = [u for u in str(body.get("touser") or "").split("|") if u]
+        if not users:
+            return _err(40058, "touser missing")
+        invalid = [u for u in users if self.staff_userids and u not in self.staff_userids]
+        valid = [u for u in users if u not in invalid]
+        if not valid:
+            return _err(81013, "user & party & tag all invalid")
+        self.app_message_calls += 1
+        msgid = f"app{next(self._seq):08d}"
+        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        now = self.clock()
+        interval = body.get("duplicate_check_interval") or 1800
+        last = self._app_sent_at.get(key)
+        if not (body.get("enable_duplicate_check") and last is not None and now - last < interval):
+            self._app_sent_at[key] = now
+            self.app_messages.append({**body, "msgid": msgid, "to": valid})
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "invaliduser": "|".join(u.lower() for u in invalid),
+            "invalidparty": "",
+            "invalidtag": "",
+            "unlicenseduser": "",
+            "msgid": msgid,
+        }
 
 
 def _err(code: int, msg: str | None = None) -> dict[str, Any]:
