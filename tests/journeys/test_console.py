@@ -93,6 +93,27 @@ def test_from_a_template_to_a_running_journey_with_its_numbers(tenant, db, clock
     assert 'id="journey-status">已暂停<' in operator.get(f"/console/journeys/{journey_id}").text
 
 
+def test_a_contacts_page_shows_their_journeys(tenant, db, clock, operator, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    lift_budgets(tenant)
+    made = tenant.client.post(
+        "/api/v1/journeys/from-template", json={"template": "onboarding", "name": "新客欢迎", "channel": "sandbox"}
+    )
+    journey_id = made.json()["id"]
+    assert tenant.client.post(f"/api/v1/journeys/{journey_id}/publish").status_code == 200
+    assert tenant.client.post(f"/api/v1/journeys/{journey_id}/activate").status_code == 200
+    inside, outside = contact(tenant, "小明", phone(1)), contact(tenant, "小红", phone(2))
+    tenant.client.post(f"/api/v1/journeys/{journey_id}/enrolments", json={"contact_ids": [inside]})
+    work(db)
+    page = operator.get(f"/console/contacts/{inside}")
+    assert f'hx-get="/console/contacts/{inside}/journeys"' in page.text
+    panel = operator.get(f"/console/contacts/{inside}/journeys")
+    assert panel.status_code == 200 and f'href="/console/journeys/{journey_id}"' in panel.text
+    assert "新客欢迎" in panel.text and 'data-status="active"' in panel.text and "day1" in panel.text
+    assert "没有参加任何旅程" in operator.get(f"/console/contacts/{outside}/journeys").text
+    stranger = contact(make_tenant(), "别家的", phone(3))
+    assert operator.get(f"/console/contacts/{stranger}/journeys").status_code == 404
+
+
 def test_consultants_may_look_but_not_build(tenant, db) -> None:  # type: ignore[no-untyped-def]
     with db.transaction() as session:
         add_staff(

@@ -170,7 +170,7 @@ def test_tags_attributes_tasks_owner_invite_and_webhook(tenant, db, clock) -> No
         held = set(session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == a)))
         assert held == {tag["id"]}
         sources = {(t.tag_name, t.action.value, t.source.value) for t in session.scalars(select(TagChange))}
-        assert ("已培育", "added", "rule") in sources and ("新客", "removed", "rule") in sources
+        assert ("已培育", "added", "journey") in sources and ("新客", "removed", "journey") in sources
         person = session.get(Contact, a)
         assert person is not None and person.attributes == {"stage": "nurtured"} and person.owner_id == other_id
         task = session.scalars(select(StaffTask)).one()

@@ -310,6 +310,7 @@ def _contact_context(
         "can_write": Scope.contacts_write in principal.scopes,
         "user_model": contact_panel(session, request, principal, contact.id),
         "can_content": Scope.content_read in principal.scopes,
+        "can_journeys": Scope.journeys_read in principal.scopes,
         "channel_labels": channel_labels(request),
         "reason_labels": reason_labels(request),
     }

@@ -1,6 +1,7 @@
 """Console pages under /console/journeys: the list with numbers, the templates gallery, the builder (a steps
 editor kept in step with the definition's JSON, checked as you type with errors shown on the step they
-name), and a journey's page with per-step numbers and the goal conversion against the holdout.
+name), a journey's page with per-step numbers and the goal conversion against the holdout, and the journeys
+panel on a contact's page.
 
 The builder's form sends one thing, the definition as JSON (docs/en/journeys.md), checked by the same
 parser as the API.
@@ -525,3 +526,18 @@ def pause(request: Request, user: CurrentUser, journey_id: int) -> Response:
 @router.post("/journeys/{journey_id:int}/archive")
 def archive(request: Request, user: CurrentUser, journey_id: int) -> Response:
     return _act(request, user, journey_id, "archive")
+
+
+@router.get("/contacts/{contact_id:int}/journeys")
+def contact_journeys_panel(request: Request, user: CurrentUser, contact_id: int) -> Response:
+    """The contact page's journeys panel (loaded after the page): every enrolment, newest first."""
+    principal = user.principal
+    principal.require(READ_SCOPE)
+    with get_database(request).transaction(write=False) as session:
+        enrolments = service.contact_enrolments(session, principal, contact_id)
+    context = {
+        "enrolments": enrolments,
+        "enrolment_statuses": _enrolment_statuses(request),
+        "reasons": _reasons(request),
+    }
+    return render(request, "journeys/_contact_panel.html", context, user=user)

@@ -478,7 +478,7 @@ def _tag(batch: _Batch, step: TagStep, runs: list[Run]) -> None:
                     add=add,
                     remove=remove,
                     reason=f"journey {batch.names.get(group[0].journey_id, group[0].journey_id)}, step {step.id}",
-                    source=TagSource.rule,
+                    source=TagSource.journey,
                 )
         for run in group:
             batch.steps += 1

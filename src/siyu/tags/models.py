@@ -62,6 +62,7 @@ class TagSource(enum.StrEnum):
     merge = "merge"  # moved from a merged profile
     exclusive = "exclusive"  # removed because another tag of an exclusive group was added
     channel = "channel"  # put on by the channel code (渠道活码) the contact came through
+    journey = "journey"  # a journey's tag step (the reason names the journey and the step)
 
 
 class TagChange(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
