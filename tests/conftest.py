@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from siyu.config import Settings
 from siyu.db import Base, Database, create_db_engine
@@ -69,12 +70,22 @@ def migrated_engine(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _empty_all_tables(database: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with database.engine.begin() as conn:
-        if database.sqlite:
+    if database.sqlite:
+        with database.engine.begin() as conn:
             for name in tables:
                 conn.exec_driver_sql(f'DELETE FROM "{name}"')
-        else:
-            conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE")
+        return
+    truncate = "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
+    for attempt in range(5):
+        try:
+            with database.engine.begin() as conn:
+                conn.exec_driver_sql(truncate)
+            return
+        except OperationalError as exc:
+            # A previous test's live server may still be finishing a read when TRUNCATE takes its locks
+            # table by table; PostgreSQL breaks the deadlock by failing one side: try again.
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
 
 
 @pytest.fixture
