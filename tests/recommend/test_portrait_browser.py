@@ -76,6 +76,9 @@ def test_contact_page_portrait_and_recommendations(browser, server, reader) -> N
     assert widths[0] > 0 and widths[1] == pytest.approx(widths[0] / 4, abs=1.5)  # bars to scale
     assert panel.locator("li[data-tag]").first.get_attribute("data-tag") == str(reader["考研"])  # strongest first
     assert "考研择校指南" in panel.locator("#seen-content").inner_text()
+    journeys = page.locator("section#journeys-panel")  # also loaded after the page, in place of its placeholder
+    journeys.wait_for()
+    assert journeys.locator("h2").inner_text() == "SOP 旅程" and "没有参加任何旅程" in journeys.inner_text()
 
     # what to send next: the one published item not seen yet, and why
     recommended = panel.locator("#recommendations > li")
