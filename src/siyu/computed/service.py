@@ -3,6 +3,7 @@
 The pipeline (`siyu.usermodel.pipeline`) calls `apply_events` with the events after its cursor, in the
 same transaction that moves the cursor, so each event is counted exactly once even across crashes.
 `rebuild` recomputes from the raw events (repair, and the survivor of a merge); both give the same rows.
+Both keep the intention level of the contacts whose daily counts they change (siyu.scoring.intention).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from siyu.events.models import Event
 from siyu.events.service import workspace_timezone
 from siyu.kit.sql import sqlite_datetime
 from siyu.kit.time import ensure_utc
+from siyu.scoring import intention
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEve
         connection.exec_driver_sql(
             _SQLITE_DAY_UPSERT, [(workspace_id, c, t, d.isoformat(), n) for (c, t, d), n in days.items()]
         )
+        intention.refold(session, workspace_id, stats)
         return {contact_id for contact_id, _ in stats}
     insert = _insert(session)
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -150,6 +153,7 @@ def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEve
         set_={"count": ContactEventDay.count + day_stmt.excluded.count},
     )
     session.execute(day_stmt, day_rows)
+    intention.refold(session, workspace_id, stats)
     return {contact_id for contact_id, _ in stats}
 
 
@@ -182,6 +186,7 @@ def forget(session: Session, contact_ids: Collection[int]) -> None:
         return
     session.execute(delete(ContactEventStat).where(ContactEventStat.contact_id.in_(ids)))
     session.execute(delete(ContactEventDay).where(ContactEventDay.contact_id.in_(ids)))
+    intention.forget(session, ids)
 
 
 REBUILD_CHUNK = 50_000
@@ -211,6 +216,7 @@ def rebuild(
     if contact_ids is None:
         session.execute(delete(ContactEventStat).where(ContactEventStat.workspace_id == workspace_id))
         session.execute(delete(ContactEventDay).where(ContactEventDay.workspace_id == workspace_id))
+        intention.reset(session, workspace_id)
         with sqlite_cache(session, REBUILD_CACHE_MB):
             return _rebuild_by_contact_slices(session, workspace_id, tz, up_to_seq)
     forget(session, contact_ids)

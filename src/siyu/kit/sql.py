@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_
+import orjson
+from sqlalchemy import BigInteger, Select, and_, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -55,3 +57,22 @@ def starts_with(column: Any, prefix: str, dialect: str) -> ColumnElement[bool]:
         return and_(column >= prefix, column < prefix + "\U0010ffff")
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.like(escaped + "%", escape="\\")  # type: ignore[no-any-return]
+
+
+class IdFilter:
+    """`column IN (the ids)` with the ids in one bound parameter, however many there are and however often
+    a statement repeats it: a JSON array read by json_each on SQLite (the database walks an index on the
+    column once per id), an array (= ANY) on PostgreSQL. A Select of ids is used as it is."""
+
+    def __init__(self, dialect: str, ids: Collection[int] | Select[Any]) -> None:
+        self.select = ids if isinstance(ids, Select) else None
+        self.postgres = dialect == "postgresql"
+        self.ids = [] if isinstance(ids, Select) else sorted({int(i) for i in ids})
+
+    def __call__(self, column: Any) -> ColumnElement[bool]:
+        if self.select is not None:
+            return column.in_(self.select)  # type: ignore[no-any-return]
+        if self.postgres:
+            return column == any_(bindparam(None, self.ids, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+        listed = func.json_each(bindparam(None, orjson.dumps(self.ids).decode())).table_valued("value")
+        return column.in_(select(listed.c.value))  # type: ignore[no-any-return]

@@ -440,14 +440,22 @@ def reaches(value: float, threshold: float, half_life_days: float) -> bool:
 
 
 def affinity_at_least(
-    workspace_id: int, content_tag_id: int, threshold: float, today: dt.date, half_life_days: float
+    workspace_id: int,
+    content_tag_id: int,
+    threshold: float,
+    today: dt.date,
+    half_life_days: float,
+    *,
+    by_contact: bool = False,
 ) -> Select[int]:
     """The contacts whose affinity for the content tag is at least `threshold` today (`current()`, so an
     as_of_day after today counts as today): an index range on (workspace_id, content_tag_id, level).
     `half_life_days` is the workspace's (`half_life_days()`); a threshold <= 0 would take every contact,
-    so it takes those with any affinity."""
+    so it takes those with any affinity. `by_contact`: the caller cuts the set to a few contacts, so
+    SQLite is kept off that index ("+ 0") and walks their primary keys instead."""
+    workspace = ContactContentAffinity.workspace_id + 0 if by_contact else ContactContentAffinity.workspace_id
     statement = select(ContactContentAffinity.contact_id).where(
-        ContactContentAffinity.workspace_id == workspace_id,
+        workspace == workspace_id,
         ContactContentAffinity.content_tag_id == content_tag_id,
     )
     if threshold > 0:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, SmallInteger, String
+from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db import Base, UTCDateTime
@@ -52,4 +52,35 @@ class ScoringSettings(Base):
     # {"recency_days": [4 ints], "frequency": [...], "monetary_cents": [...], "customers": n}; null until a run.
     rfm_cuts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     rfm_cuts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class ContactIntention(WorkspaceScoped, Base):
+    """One contact's intention points as a decayed level (siyu.scoring.intention): `total` billionths
+    of a point as of `anchor_day`, the last local day with a scored event, over the daily counts from
+    the workspace's `IntentionBasis.floor_day` on. Today's score is total × 0.5^((today - anchor) / h),
+    read by a full scoring run instead of every daily count of the window."""
+
+    __tablename__ = "contact_intention"
+    __table_args__ = (Index("ix_contact_intention_ws_anchor", "workspace_id", "anchor_day"),)
+
+    contact_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    anchor_day: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class IntentionBasis(Base):
+    """What a workspace's contact_intention rows were folded with: the first local day whose counts they
+    hold (`floor_day`; full runs move it up with the window) and a fingerprint of the intention settings
+    (points, half-life, window). Missing or different: the next full run folds every contact again."""
+
+    __tablename__ = "intention_basis"
+
+    workspace_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("workspace.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    floor_day: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -1,7 +1,8 @@
 """Reads of the facts the built-in models need, and the bulk write of contact_score.
 
-Set-based: one grouped query gives every contact's lifecycle and RFM facts, one range query the daily
-counts intention decays, one query per stage trigger the contacts that met it. A full run reads each
+Set-based: one grouped query gives every contact's lifecycle and RFM facts, the stored intention levels
+(siyu.scoring.intention) or, for a few contacts, their daily counts, one query per stage trigger the
+contacts that met it. A full run reads each
 once for the whole workspace; an incremental run filters each by a chunk of contact ids.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Float,
+    Integer,
     MetaData,
     String,
     Table,
@@ -50,7 +52,7 @@ from siyu.contacts.models import Contact
 from siyu.events.models import Event
 from siyu.kit.sql import sqlite_datetime
 from siyu.scoring.config import ScoringConfig, StageTrigger
-from siyu.scoring.models import ContactScore
+from siyu.scoring.models import ContactIntention, ContactScore
 from siyu.scoring.rules import INTENTION_SCALE, Facts, LocalDays, RfmCuts
 from siyu.segments.models import Segment, SegmentMember
 
@@ -368,15 +370,19 @@ def _count_above(value: Any, bounds: Sequence[Any]) -> Any:
     return out
 
 
-def _half_even_cents(total: Any) -> Any:
-    """centi_points in SQL: billionths of a point -> hundredths, halves to even, symmetric for negatives.
-    Integer division and % truncate toward zero on SQLite and PostgreSQL alike, so work on |total|."""
-    cent = INTENTION_SCALE // 100
-    magnitude = case((total < 0, -total), else_=total)
-    whole = magnitude // cent
-    rest = magnitude % cent
-    bump = case((or_(rest * 2 > cent, and_(rest * 2 == cent, whole % 2 == 1)), 1), else_=0)
-    return case((total < 0, -(whole + bump)), else_=whole + bump)
+def _half_even(value: Any, dialect: str) -> Any:
+    """A double rounded to an integer, halves to even, as Python's round() does: the truncation, and
+    the exact remainder (a double minus its truncation loses nothing) decides."""
+    whole = cast(value, Integer) if dialect == "sqlite" else cast(func.trunc(value), BigInteger)  # toward zero
+    rest = value - whole
+    odd = whole % 2 != 0
+    return case(
+        (rest > 0.5, whole + 1),
+        (rest < -0.5, whole - 1),
+        (and_(rest == 0.5, odd), whole + 1),
+        (and_(rest == -0.5, odd), whole - 1),
+        else_=whole,
+    )
 
 
 def insert_all_scores(
@@ -386,19 +392,19 @@ def insert_all_scores(
     facts: Any,
     cuts: RfmCuts,
     bounds: DayBounds,
-    factors: dict[str, list[int]],
+    multipliers: list[tuple[dt.date, float]],
     today: int,
     computed_at: dt.datetime,
 ) -> int:
     """Every live contact's row in one INSERT ... SELECT (an upsert; merged contacts' rows go): RFM,
     tier, lifecycle and intention as CASE expressions over one grouped read of the computed properties,
-    the cut points and day boundaries as parameters. Reasons are not stored ({}):
-    service.reasons_for explains a contact when asked."""
+    the cut points and day boundaries as parameters; intention from each contact's stored level
+    (contact_intention, which intention.prepare_full_run brought to today's window) decayed by the
+    multiplier of its anchor day. Reasons are not stored ({}): service.reasons_for explains a contact
+    when asked."""
     dialect = session.get_bind().dialect.name
     life = config.lifecycle
-    intention = _intention_totals(workspace_id, factors, today, dialect)
-    if dialect == "sqlite":
-        intention = _sqlite_materialized(session, intention)
+    intention = _decayed_levels(workspace_id, multipliers)
     a = facts.c
     orders = a.orders
     customer = and_(orders > 0, a.last_order_at.is_not(None))
@@ -425,7 +431,7 @@ def insert_all_scores(
             case((customer, r)).label("r_score"),
             case((customer, f)).label("f_score"),
             case((customer, m)).label("m_score"),
-            case((customer, None), else_=_half_even_cents(func.coalesce(intention.c.total, 0))).label("cents"),
+            case((customer, None), else_=_half_even(func.coalesce(intention.c.decayed, 0.0), dialect)).label("cents"),
         )
         .select_from(facts)
         .outerjoin(intention, intention.c.contact_id == a.contact_id)
@@ -501,69 +507,29 @@ def _count_above_time(value: Any, starts: Sequence[dt.datetime]) -> Any:
     return out
 
 
-def _intention_totals(workspace_id: int, factors: dict[str, list[int]], today: int, dialect: str) -> Any:
-    """contact_id, total: Σ count × factor over the scored types' daily counts within the window."""
-    day = ContactEventDay
-    rows = [
-        (event_type, dt.date.fromordinal(today - age), factor)
-        for event_type, by_age in factors.items()
-        for age, factor in enumerate(by_age)
-        if factor
-    ]
-    if not rows:
+def _decayed_levels(workspace_id: int, multipliers: list[tuple[dt.date, float]]) -> Any:
+    """contact_id, decayed: each stored total × the multiplier of its anchor day ÷ 10^7, in the order and
+    IEEE double arithmetic of rules.decayed_cents. The multipliers are bound parameters (exact doubles)."""
+    kept = ContactIntention
+    if not multipliers:
         return (
-            select(day.contact_id.label("contact_id"), literal(0, BigInteger).label("total"))
+            select(kept.contact_id.label("contact_id"), literal(0.0, Float).label("decayed"))
             .where(false())
             .subquery("intention")
         )
-    weights = (
-        values(
-            column("event_type", String),
-            column("day", Date),
-            column("factor", BigInteger),
-            name="w",
-            literal_binds=True,
-        )
-        .data(rows)
-        .cte("w")
-    )
-    on_day = cast(weights.c.day, Date) if dialect == "postgresql" else weights.c.day
+    factors = values(column("anchor_day", Date), column("multiplier", Float), name="m").data(multipliers).cte("m")
+    decayed = cast(kept.total, Float) * factors.c.multiplier / literal(float(INTENTION_SCALE // 100), Float)
     return (
-        select(
-            day.contact_id.label("contact_id"), cast(func.sum(day.count * weights.c.factor), BigInteger).label("total")
-        )
-        .select_from(weights)
-        .join(day, and_(day.event_type == weights.c.event_type, day.day == on_day))
-        .where(day.workspace_id == workspace_id)
-        .group_by(day.contact_id)
+        select(kept.contact_id.label("contact_id"), decayed.label("decayed"))
+        .join(factors, factors.c.anchor_day == kept.anchor_day)
+        .where(kept.workspace_id == workspace_id)
         .subquery("intention")
     )
 
 
-_SQLITE_TOTALS = "scoring_intention_totals"
-
-
-def _sqlite_materialized(session: Session, totals: Any) -> Any:
-    """SQLite plans the grouped daily counts badly inside the big INSERT (it builds an automatic index
-    over contact_event_day): run it alone with automatic indexes off into a temp table keyed by contact."""
-    connection = session.connection()
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_TOTALS}")
-    connection.exec_driver_sql(f"CREATE TEMP TABLE {_SQLITE_TOTALS} (contact_id INTEGER PRIMARY KEY, total INTEGER)")
-    automatic = connection.exec_driver_sql("PRAGMA automatic_index").scalar()
-    connection.exec_driver_sql("PRAGMA automatic_index = OFF")
-    try:
-        table = Table(_SQLITE_TOTALS, MetaData(), Column("contact_id", BigInteger), Column("total", BigInteger))
-        connection.execute(
-            insert(table).from_select(["contact_id", "total"], select(totals.c.contact_id, totals.c.total))
-        )
-    finally:
-        connection.exec_driver_sql(f"PRAGMA automatic_index = {1 if automatic else 0}")
-    return table
-
-
 def drop_full_run_tables(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
-        for name in (_SQLITE_TOTALS, _SQLITE_FACTS):
+        for name in (_SQLITE_FACTS,):
             session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from siyu.scoring.config import IntentionConfig, LifecycleConfig, RfmConfig, ScoringConfig, TierRule
 
@@ -251,28 +254,57 @@ def decay_weight(age_days: int, half_life_days: float) -> float:
     return float(0.5 ** (max(age_days, 0) / half_life_days))
 
 
-INTENTION_SCALE = 10**9  # intention sums are kept in billionths of a point, as integers
+INTENTION_SCALE = 10**9  # intention totals are kept in billionths of a point, as integers
 _CENT = INTENTION_SCALE // 100
 
 
-def intention_factors(config: IntentionConfig, weights: Sequence[float]) -> dict[str, list[int]]:
-    """Per scored event type, per age in local days within the window: round(points × weight × 10^9).
+class Decay:
+    """The numbers of one intention setting. Intention on local day T, with half-life h: of the contact's
+    scored events on the days after T - window_days (later days too, from a skewed clock), take A, the
+    last day with one, and
 
-    One event of that type and age adds this many billionths of a point. Integers sum exactly in any
-    order and on any database, so the bulk SQL run, an incremental run and the one-contact path agree.
-    """
-    return {
-        rule.event_type: [round(rule.points * weight * INTENTION_SCALE) for weight in weights] for rule in config.rules
+        total = Σ count × factor(type, A - day)      factor(t, a) = round(points(t) × 0.5^(a / h) × 10^9)
+        score = round_half_even(total × multiplier(T - A) / 10^7) / 100,   multiplier(d) = 0.5^(d / h)
+
+    `total` is exact integer billionths of a point as of A: the same in any order, on any database, in
+    a batch or a rebuild; one multiplication decays it to today. So a contact's total changes only when
+    its events do, and a full run reads it (siyu.scoring.intention) instead of the whole window."""
+
+    def __init__(self, config: IntentionConfig) -> None:
+        self.config = config
+        self.points = config.points
+        self.half_life = config.half_life_days
+        self._factors: dict[tuple[str, int], int] = {}
+
+    def factor(self, event_type: str, age_days: int) -> int:
+        """Billionths of a point one event of the type adds to a total anchored `age_days` after it."""
+        key = (event_type, age_days)
+        found = self._factors.get(key)
+        if found is None:
+            found = self._factors[key] = round(
+                self.points[event_type] * decay_weight(age_days, self.half_life) * INTENTION_SCALE
+            )
+        return found
+
+    def multiplier(self, days: int) -> float:
+        """0.5^(days / h): the decay of a total over `days` (negative: an anchor after today)."""
+        return float(0.5 ** (days / self.half_life))
+
+
+def decayed_cents(total: int, multiplier: float) -> int:
+    """Hundredths of a point: the total decayed by the multiplier, halves to even. Plain IEEE double
+    arithmetic in this order (total as a double, × multiplier, ÷ 10^7), which a full run's SQL repeats."""
+    return round(total * multiplier / _CENT)
+
+
+def intention_fingerprint(config: IntentionConfig) -> str:
+    """What a stored total depends on: the points per type, the half-life and the window."""
+    data = {
+        "points": sorted([r.event_type, r.points] for r in config.rules),
+        "half_life_days": config.half_life_days,
+        "window_days": config.window_days,
     }
-
-
-def centi_points(total: int) -> int:
-    """Billionths of a point -> hundredths, halves to even (symmetric for negative totals)."""
-    magnitude = abs(total)
-    whole, rest = divmod(magnitude, _CENT)
-    if rest * 2 > _CENT or (rest * 2 == _CENT and whole % 2 == 1):
-        whole += 1
-    return whole if total >= 0 else -whole
+    return hashlib.sha256(orjson.dumps(data)).hexdigest()
 
 
 def intention_level(score: float, config: IntentionConfig) -> str:
@@ -282,29 +314,28 @@ def intention_level(score: float, config: IntentionConfig) -> str:
 
 
 def intention(
-    days: Sequence[tuple[str, int, int]], config: IntentionConfig, factors: dict[str, list[int]]
+    days: Sequence[tuple[str, int, int]], config: IntentionConfig, decay: Decay
 ) -> tuple[float, str, list[str]]:
-    """Score, level and reasons from (event type, age in local days, count) rows within the window;
-    factors as intention_factors gives them.
-
-    score = Σ count × factor (exact integers) in hundredths, halves to even: the same whatever order
-    the rows come in, so an incremental run, a full run and the explanation agree.
-    """
+    """Score, level and reasons from (event type, age in local days, count) rows (the plain evaluation
+    of Decay's definition; ages below 0 are days after today). Rows outside the window or of types
+    without points count nothing."""
+    counted = [(t, age, n) for t, age, n in days if t in decay.points and age < config.window_days]
     totals: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for event_type, age, count in days:
-        found = factors.get(event_type)
-        if found is None or age >= len(found):
-            continue
-        totals[event_type] = totals.get(event_type, 0) + count * found[max(age, 0)]
-        counts[event_type] = counts.get(event_type, 0) + count
-    score = centi_points(sum(totals.values())) / 100
+    multiplier = 1.0
+    if counted:
+        anchor_age = min(age for _, age, _ in counted)  # the last day with a scored event
+        multiplier = decay.multiplier(anchor_age)
+        for event_type, age, count in counted:
+            totals[event_type] = totals.get(event_type, 0) + count * decay.factor(event_type, age - anchor_age)
+            counts[event_type] = counts.get(event_type, 0) + count
+    score = decayed_cents(sum(totals.values()), multiplier) / 100
     if not totals:
         summary = f"intention 0: no scored events in the last {config.window_days} days"
     else:
         labels, points = config.labels, config.points
         parts = sorted(
-            (centi_points(total) / 100, labels[event_type], counts[event_type], points[event_type])
+            (decayed_cents(total, multiplier) / 100, labels[event_type], counts[event_type], points[event_type])
             for event_type, total in totals.items()
         )
         parts.sort(key=lambda p: -p[0])  # stable: equal contributions stay in label order
@@ -358,18 +389,19 @@ def transaction_stage(
 
 
 __all__ = [
+    "Decay",
     "Facts",
     "LocalDays",
     "RfmCuts",
     "StageHit",
     "bought",
-    "centi_points",
     "day_text",
     "days_ago",
     "decay",
     "decay_weight",
+    "decayed_cents",
     "intention",
-    "intention_factors",
+    "intention_fingerprint",
     "intention_level",
     "lifecycle",
     "local_day",

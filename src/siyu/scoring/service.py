@@ -17,16 +17,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.contacts.models import Contact
+from siyu.db import sqlite_cache
 from siyu.errors import ValidationFailed
 from siyu.events.service import workspace_timezone
 from siyu.kit.time import ensure_utc, utcnow
-from siyu.scoring import repository, rules
+from siyu.scoring import intention, repository, rules
 from siyu.scoring.config import ScoringConfig, parse_config
 from siyu.scoring.models import ContactScore, ScoringSettings
 from siyu.scoring.rules import Facts, LocalDays, RfmCuts, StageHit
 from siyu.segments.models import Segment
 
 RECOMPUTE_JOB = "scoring.recompute"
+# A full run reads and upserts a row per contact all over tables of millions of rows: a bigger SQLite
+# page cache for its connection while it runs keeps those pages in memory.
+FULL_RUN_CACHE_MB = 1024
 REFRESH_CRON = "scoring.refresh"
 
 
@@ -90,29 +94,15 @@ def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[in
     given contacts. Ids merged away lose their row and their survivor is scored. Returns rows written.
 
     A full run is set-based: the cut points from one narrow read of the customers, then one
-    INSERT ... SELECT (repository.insert_all_scores). An incremental run scores its contacts in Python
+    INSERT ... SELECT (repository.insert_all_scores) that reads each contact's stored intention level
+    (siyu.scoring.intention), first brought to today's window. An incremental run scores its contacts in Python
     with the rules the explanation uses; tests/scoring hold the two to the same rows. Neither stores
     the reasons (`reasons` is {}): reasons_for explains a contact when the API or the console asks.
     """
     run = _Run(session, workspace_id, now)
     if contact_ids is None:
-        facts = repository.full_facts(session, workspace_id, run.config)
-        full_cuts = _store_cuts(run, _population_cuts(run, facts))
-        written = repository.insert_all_scores(
-            session,
-            workspace_id,
-            run.config,
-            facts,
-            full_cuts.with_fixed(run.config.rfm),
-            run.bounds,
-            run.factors,
-            run.today,
-            run.now,
-        )
-        if run.config.transaction_stages:
-            stages = {contact_id: key for contact_id, (key, _) in run.stages(None).items() if key is not None}
-            repository.set_transaction_stages(session, workspace_id, stages)
-        return written
+        with sqlite_cache(session, FULL_RUN_CACHE_MB):
+            return _recompute_all(run)
 
     ids = _with_survivors(session, workspace_id, contact_ids)
     cuts: RfmCuts | None = stored_cuts(session, workspace_id)
@@ -126,6 +116,28 @@ def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[in
         repository.delete_scores(session, workspace_id, chunk)
         repository.insert_scores(session, rows, run.now)
         written += len(rows)
+    return written
+
+
+def _recompute_all(run: _Run) -> int:
+    session, workspace_id = run.session, run.workspace_id
+    intention.prepare_full_run(session, workspace_id, run.config.intention, run.today)
+    facts = repository.full_facts(session, workspace_id, run.config)
+    full_cuts = _store_cuts(run, _population_cuts(run, facts))
+    written = repository.insert_all_scores(
+        session,
+        workspace_id,
+        run.config,
+        facts,
+        full_cuts.with_fixed(run.config.rfm),
+        run.bounds,
+        intention.multipliers(session, workspace_id, run.config.intention, run.today),
+        run.today,
+        run.now,
+    )
+    if run.config.transaction_stages:
+        stages = {contact_id: key for contact_id, (key, _) in run.stages(None).items() if key is not None}
+        repository.set_transaction_stages(session, workspace_id, stages)
     return written
 
 
@@ -223,7 +235,7 @@ def _store_cuts(run: _Run, cuts: RfmCuts) -> RfmCuts:
 
 
 class _Run:
-    """What one run needs besides the facts: the settings, today's local day, the decay factors."""
+    """What one run needs besides the facts: the settings, today's local day, the intention decay."""
 
     def __init__(self, session: Session, workspace_id: int, now: dt.datetime) -> None:
         self.session, self.workspace_id, self.now = session, workspace_id, ensure_utc(now)
@@ -232,9 +244,7 @@ class _Run:
         self.days = LocalDays(tz)
         self.bounds = repository.DayBounds(tz)
         self.today = rules.local_day(self.now, tz).toordinal()
-        intention = self.config.intention
-        weights = [rules.decay_weight(age, intention.half_life_days) for age in range(intention.window_days)]
-        self.factors = rules.intention_factors(intention, weights)
+        self.decay = rules.Decay(self.config.intention)
 
     def stages(self, contact_ids: Collection[int] | None) -> dict[int, tuple[str | None, list[str]]]:
         """Each contact that met a trigger: its furthest transaction stage and the reason."""
@@ -263,7 +273,7 @@ class _Run:
             no_stage = rules.transaction_stage([], config, names)
         effective = cuts.with_fixed(config.rfm) if cuts is not None else None
         no_rfm = [f"no RFM scores: no {config.rfm.order_event} yet"]
-        lifecycle, intention, tiers = config.lifecycle, config.intention, config.value_tiers
+        lifecycle, points_model, tiers = config.lifecycle, config.intention, config.value_tiers
 
         rows: list[tuple[Any, ...]] = []
         for f in facts:
@@ -281,7 +291,7 @@ class _Run:
             else:
                 reasons["rfm"] = no_rfm
                 score, level, reasons["intention"] = rules.intention(
-                    days.get(f.contact_id, ()), intention, self.factors
+                    days.get(f.contact_id, ()), points_model, self.decay
                 )
             transaction_stage = None
             if no_stage is not None:

@@ -4,7 +4,8 @@ Every clause is two-valued (true or false, never NULL), so `not` means what it s
 an unset value is false, and its negation is true, exactly as `siyu.segments.evaluate` decides it.
 Counting conditions are written as "contact in the set of contacts with at least k": at least k is
 `IN G(k)`, at most k is `NOT IN G(k+1)`, exactly k is both; the sets are uncorrelated subqueries a
-database computes once.
+database computes once. Asked about a few contacts only (`among`, the pipeline's touched contacts), each
+set is cut down to them first, so its cost follows the contacts asked about, not the workspace's size.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from siyu.channels.models import ChannelTouch
 from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.contacts.models import Contact, Identity
 from siyu.events.models import Event
+from siyu.kit.sql import IdFilter
 from siyu.recommend.portrait import affinity_at_least
 from siyu.scoring.models import ContactScore
 from siyu.segments.context import RuleContext, anniversary_days, relative_range
@@ -60,10 +62,27 @@ Clause = ColumnElement[bool]
 
 
 class Compiler:
-    def __init__(self, ctx: RuleContext, dialect: str) -> None:
+    """`among`: a condition on a contact id column that keeps only the contacts asked about (kit.sql.IdFilter);
+    None: every contact of the workspace."""
+
+    def __init__(self, ctx: RuleContext, dialect: str, among: IdFilter | None = None) -> None:
         self.ctx = ctx
         self.ws = ctx.workspace_id
         self.postgres = dialect == "postgresql"
+        self.among = among
+
+    def _workspace(self, column: Any) -> Any:
+        """The workspace column of a set's table. Cut to a few contacts on SQLite, "+ 0" keeps the planner
+        (which has no statistics) off the workspace-led indexes, onto the contact key."""
+        return column + 0 if self.among is not None and not self.postgres else column
+
+    def _in(self, contacts: Select[Any]) -> Clause:
+        """Contact.id IN the set of contacts `contacts` selects. With `among`, the set is cut to those
+        contacts, so the database walks their rows by contact (every table here has a contact index)
+        instead of computing the set for the whole workspace; the answer for them is the same."""
+        if self.among is not None:
+            contacts = contacts.where(self.among(contacts.selected_columns[0]))
+        return Contact.id.in_(contacts)
 
     # ----------------------------------------------------------------- entry
 
@@ -77,19 +96,21 @@ class Compiler:
         if isinstance(node, AttributeCond):
             return self._attribute(node)
         if isinstance(node, IdentityCond):
-            has = Contact.id.in_(
-                select(Identity.contact_id).where(Identity.workspace_id == self.ws, Identity.type == node.type)
+            has = self._in(
+                select(Identity.contact_id).where(
+                    self._workspace(Identity.workspace_id) == self.ws, Identity.type == node.type
+                )
             )
             return has if node.present else not_(has)
         if isinstance(node, TagsCond):
             return self._tags(node)
         if isinstance(node, ChannelCodeCond):
             touches = select(ChannelTouch.contact_id).where(
-                ChannelTouch.workspace_id == self.ws, ChannelTouch.code_id.in_(node.code_ids)
+                self._workspace(ChannelTouch.workspace_id) == self.ws, ChannelTouch.code_id.in_(node.code_ids)
             )
             if node.touch == "first":
                 touches = touches.where(ChannelTouch.first.is_(True))
-            return Contact.id.in_(touches)
+            return self._in(touches)
         if isinstance(node, EventCountCond):
             return self._event_count(node)
         if isinstance(node, EventTimeCond):
@@ -97,11 +118,18 @@ class Compiler:
         if isinstance(node, ComputedCond):
             return self._computed(node)
         if isinstance(node, SegmentCond):
-            return Contact.id.in_(select(SegmentMember.contact_id).where(SegmentMember.segment_id == node.segment_id))
+            return self._in(select(SegmentMember.contact_id).where(SegmentMember.segment_id == node.segment_id))
         if isinstance(node, InterestCond):
             # the stored affinity decayed to the context's today (an index range on level)
-            return Contact.id.in_(
-                affinity_at_least(self.ws, node.content_tag_id, node.at_least, self.ctx.today, self.ctx.half_life_days)
+            return self._in(
+                affinity_at_least(
+                    self.ws,
+                    node.content_tag_id,
+                    node.at_least,
+                    self.ctx.today,
+                    self.ctx.half_life_days,
+                    by_contact=self.among is not None and not self.postgres,
+                )
             )
         raise TypeError(f"unknown rule node {node!r}")
 
@@ -178,7 +206,7 @@ class Compiler:
 
     def _tags(self, node: TagsCond) -> Clause:
         def holders(tag_ids: Collection[int]) -> Clause:
-            return Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id.in_(list(tag_ids))))
+            return self._in(select(ContactTag.contact_id).where(ContactTag.tag_id.in_(list(tag_ids))))
 
         if node.match == "any":
             return holders(node.tag_ids)
@@ -191,9 +219,9 @@ class Compiler:
     def _at_least(self, node: EventCountCond, k: int) -> Clause:
         """Contacts who did it at least k (>= 1) times."""
         if not node.where and node.window is None:
-            return Contact.id.in_(
+            return self._in(
                 select(ContactEventStat.contact_id).where(
-                    ContactEventStat.workspace_id == self.ws,
+                    self._workspace(ContactEventStat.workspace_id) == self.ws,
                     ContactEventStat.event_type == node.type,
                     ContactEventStat.count >= k,
                 )
@@ -202,7 +230,7 @@ class Compiler:
             assert node.window is not None
             low, high = self._window(node)
             days = select(ContactEventDay.contact_id).where(
-                ContactEventDay.workspace_id == self.ws,
+                self._workspace(ContactEventDay.workspace_id) == self.ws,
                 ContactEventDay.event_type == node.type,
                 ContactEventDay.day >= low,
             )
@@ -210,7 +238,7 @@ class Compiler:
                 days = days.where(ContactEventDay.day <= high)
             if k > 1:
                 days = days.group_by(ContactEventDay.contact_id).having(func.sum(ContactEventDay.count) >= k)
-            return Contact.id.in_(days)
+            return self._in(days)
         raw = self._raw_events(node.type, node.where)
         if node.window is not None:
             low, high = self._window(node)
@@ -219,7 +247,7 @@ class Compiler:
                 raw = raw.where(Event.occurred_at < self.ctx.day_start(high + dt.timedelta(days=1)))
         if k > 1:
             raw = raw.group_by(Event.contact_id).having(func.count() >= k)
-        return Contact.id.in_(raw)
+        return self._in(raw)
 
     def _window(self, node: EventCountCond) -> tuple[dt.date, dt.date | None]:
         window = node.window
@@ -249,17 +277,19 @@ class Compiler:
         if not node.where:
             column: Any = ContactEventStat.first_at if node.which == "first" else ContactEventStat.last_at
             compare = column < boundary if node.op == "before" else column >= boundary
-            return Contact.id.in_(
+            return self._in(
                 select(ContactEventStat.contact_id).where(
-                    ContactEventStat.workspace_id == self.ws, ContactEventStat.event_type == node.type, compare
+                    self._workspace(ContactEventStat.workspace_id) == self.ws,
+                    ContactEventStat.event_type == node.type,
+                    compare,
                 )
             )
         moment = func.min(Event.occurred_at) if node.which == "first" else func.max(Event.occurred_at)
         having = moment < boundary if node.op == "before" else moment >= boundary
-        return Contact.id.in_(self._raw_events(node.type, node.where).group_by(Event.contact_id).having(having))
+        return self._in(self._raw_events(node.type, node.where).group_by(Event.contact_id).having(having))
 
     def _raw_events(self, event_type: str, where: tuple[PropertyFilter, ...]) -> Select[Any]:
-        q = select(Event.contact_id).where(Event.workspace_id == self.ws, Event.type == event_type)
+        q = select(Event.contact_id).where(self._workspace(Event.workspace_id) == self.ws, Event.type == event_type)
         for item in where:
             q = q.where(self._property(item))
         return q
@@ -324,12 +354,12 @@ class Compiler:
         if name == "days_since_last_order":
             return self._days_since_last_order(op, value)
         column = SCORE_COLUMNS[name]
-        scored = select(ContactScore.contact_id).where(ContactScore.workspace_id == self.ws)
+        scored = select(ContactScore.contact_id).where(self._workspace(ContactScore.workspace_id) == self.ws)
         if op == "is_not_set":
-            return not_(Contact.id.in_(scored.where(column.is_not(None))))
+            return not_(self._in(scored.where(column.is_not(None))))
         if op == "is_set":
-            return Contact.id.in_(scored.where(column.is_not(None)))
-        return Contact.id.in_(scored.where(column.is_not(None), self._compare(column, op, value)))
+            return self._in(scored.where(column.is_not(None)))
+        return self._in(scored.where(column.is_not(None), self._compare(column, op, value)))
 
     def _number_compare(self, expression: Any, op: str, value: Any) -> Clause:
         if op == "is_set":
@@ -340,12 +370,12 @@ class Compiler:
 
     def _days_since_last_order(self, op: str, value: Any) -> Clause:
         has_order = select(ContactEventStat.contact_id).where(
-            ContactEventStat.workspace_id == self.ws, ContactEventStat.event_type == ORDER_EVENT
+            self._workspace(ContactEventStat.workspace_id) == self.ws, ContactEventStat.event_type == ORDER_EVENT
         )
         if op == "is_set":
-            return Contact.id.in_(has_order)
+            return self._in(has_order)
         if op == "is_not_set":
-            return not_(Contact.id.in_(has_order))
+            return not_(self._in(has_order))
         # days = today - local date of the last order, a whole number: turn the test into date ranges.
         intervals, negate = _day_intervals(op, value)
         today = self.ctx.today
@@ -356,7 +386,7 @@ class Compiler:
             last = None if low is None else today - dt.timedelta(days=low)
             parts.append(self._moment_range(ContactEventStat.last_at, first, last))
         matched = or_(false(), *parts)
-        return Contact.id.in_(has_order.where(not_(matched) if negate else matched))
+        return self._in(has_order.where(not_(matched) if negate else matched))
 
 
 def _cents(value: Any) -> Any:
@@ -427,12 +457,14 @@ def matching_contacts(
     session: Session, ctx: RuleContext, node: Node, *, among: Collection[int] | Select[Any] | None = None
 ) -> Select[Any]:
     """SELECT contact.id of the live (not merged away) contacts the rule matches, optionally only `among`."""
-    compiler = Compiler(ctx, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    only = IdFilter(dialect, among) if among is not None else None
+    compiler = Compiler(ctx, dialect, among=only)
     q = select(Contact.id).where(
         Contact.workspace_id == ctx.workspace_id, Contact.merged_into_id.is_(None), compiler.clause(node)
     )
-    if among is not None:
-        q = q.where(Contact.id.in_(among if isinstance(among, Select) else list(among)))
+    if only is not None:
+        q = q.where(only(Contact.id))
     return q
 
 

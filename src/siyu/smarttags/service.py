@@ -23,6 +23,7 @@ from siyu.computed.service import StreamEvent
 from siyu.contacts.models import Contact
 from siyu.errors import Conflict, validation_error
 from siyu.kit.repository import flush_unique, get_in_workspace
+from siyu.kit.sql import IdFilter
 from siyu.kit.time import utcnow
 from siyu.segments import service as segments
 from siyu.segments.compiler import Compiler
@@ -343,10 +344,10 @@ def try_keywords(
 @dataclass
 class _Prepared:
     rule: SmartTagRule
-    clause: ColumnElement[bool]
+    node: Node
     reads_tags: frozenset[int]
-    # Clauses of rules before it whose tags share its exclusive group: those contacts are theirs.
-    yields_to: list[ColumnElement[bool]]
+    # Rules before it whose tags share its exclusive group: those contacts are theirs.
+    yields_to: list[Node]
 
 
 @dataclass
@@ -364,7 +365,6 @@ def _prepare(session: Session, workspace_id: int, rules: Sequence[SmartTagRule],
     """Parses each rule (a rule that no longer validates is skipped and says why), in dependency order:
     a rule reading tag X runs after the rules that put X on, so one run sees the other's result."""
     catalog = segments.catalog(session, workspace_id)
-    compiler = Compiler(ctx, session.get_bind().dialect.name)
     parsed: list[tuple[SmartTagRule, Node]] = []
     for rule in rules:
         try:
@@ -403,24 +403,31 @@ def _prepare(session: Session, workspace_id: int, rules: Sequence[SmartTagRule],
         rule, node = parsed[index]
         group = exclusive_group.get(rule.tag_id)
         yields_to = [
-            p.clause
+            p.node
             for p in prepared
             if group is not None and exclusive_group.get(p.rule.tag_id) == group and p.rule.tag_id != rule.tag_id
         ]
-        prepared.append(_Prepared(rule, compiler.clause(node), frozenset(_tags_read(node)), yields_to))
+        prepared.append(_Prepared(rule, node, frozenset(_tags_read(node)), yields_to))
     return prepared
 
 
-def _apply_one(session: Session, item: _Prepared, among: Sequence[int] | None) -> tuple[list[int], list[int]]:
+def _apply_one(
+    session: Session, item: _Prepared, ctx: RuleContext, among: Sequence[int] | None
+) -> tuple[list[int], list[int]]:
     rule = item.rule
+    dialect = session.get_bind().dialect.name
+    # With `among`, the rule's sets are cut to those contacts (Compiler): a step's cost follows its batch.
+    only = IdFilter(dialect, among) if among is not None else None
+    compiler = Compiler(ctx, dialect, among=only)
+    clause = compiler.clause(item.node)
     live = [Contact.workspace_id == rule.workspace_id, Contact.merged_into_id.is_(None)]
-    if among is not None:
-        live.append(Contact.id.in_(among))
-    to_add_q: Select[Any] = select(Contact.id).where(*live, item.clause, _lacking_tag(rule.tag_id))
+    if only is not None:
+        live.append(only(Contact.id))
+    to_add_q: Select[Any] = select(Contact.id).where(*live, clause, _lacking_tag(rule.tag_id))
     for earlier in item.yields_to:
         # The first rule of an exclusive group to match a contact wins; otherwise two rules would
         # take each other's tag off on every run.
-        to_add_q = to_add_q.where(not_(earlier))
+        to_add_q = to_add_q.where(not_(compiler.clause(earlier)))
     to_add = list(session.scalars(to_add_q.order_by(Contact.id)))
     to_remove: list[int] = []
     if rule.remove_when_unmatched:
@@ -429,21 +436,23 @@ def _apply_one(session: Session, item: _Prepared, among: Sequence[int] | None) -
             session.scalars(
                 select(Contact.id)
                 .join(ContactTag, (ContactTag.contact_id == Contact.id) & (ContactTag.tag_id == rule.tag_id))
-                .where(*live, not_(item.clause))
+                .where(*live, not_(clause))
                 .order_by(Contact.id)
             )
         )
     return to_add, to_remove
 
 
-def _run(session: Session, prepared: Iterable[_Prepared], among: Collection[int] | None, now: dt.datetime) -> RunResult:
+def _run(
+    session: Session, prepared: Iterable[_Prepared], ctx: RuleContext, among: Collection[int] | None, now: dt.datetime
+) -> RunResult:
     result = RunResult(changed=set())
     assert result.changed is not None
     slices: list[Sequence[int] | None] = [None] if among is None else list(_chunks(sorted(among)))
     for item in prepared:
         added = removed = 0
         for part in slices:
-            to_add, to_remove = _apply_one(session, item, part)
+            to_add, to_remove = _apply_one(session, item, ctx, part)
             if to_add:
                 added += _change(session, item.rule, to_add, add=True)
             if to_remove:
@@ -470,7 +479,7 @@ def apply_rule_tags(
     if not rules:
         return set()
     ctx = segments.context(session, workspace_id, now)
-    result = _run(session, _prepare(session, workspace_id, rules, ctx), among, now)
+    result = _run(session, _prepare(session, workspace_id, rules, ctx), ctx, among, now)
     return result.changed or set()
 
 
@@ -490,4 +499,4 @@ def run_smart_tag(session: Session, principal: Principal, smart_tag_id: int) -> 
     if not mine:
         # its rule no longer validates: say why, as a 422 naming the bad node
         parse_rule(rule.rule, segments.catalog(session, principal.workspace_id))
-    return _run(session, mine, None, now)
+    return _run(session, mine, ctx, None, now)

@@ -1,0 +1,101 @@
+"""The intention level kept per contact (siyu.scoring.intention) gives a full run exactly the plain
+evaluation over the window's daily counts (rules.intention): whatever the days between runs, late
+events, events from outside the window, negative points and changed settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scoring_helpers import event, rows
+from sqlalchemy import func, select
+
+from siyu.events.service import ingest
+from siyu.scoring import service
+from siyu.scoring.config import parse_config
+from siyu.scoring.models import ContactIntention, IntentionBasis
+from siyu.usermodel import pipeline
+from siyu.workspaces.service import create_workspace
+
+_workspaces = itertools.count()
+
+POINTS = [
+    {"event_type": "message.received", "points": 10, "label": "consulted"},
+    {"event_type": "price.viewed", "points": 2.5, "label": "viewed a price"},
+    {"event_type": "content.shared", "points": -3, "label": "shared"},
+]
+SETTINGS = {"intention": {"rules": POINTS, "half_life_days": 3, "window_days": 20}}
+CHANGED = {"intention": {"rules": POINTS[:2], "half_life_days": 4.5, "window_days": 25}}
+TYPES = ["message.received", "price.viewed", "content.shared", "contact.added"]
+
+events = st.lists(
+    st.tuples(
+        st.integers(0, 4),  # who
+        st.sampled_from(TYPES),
+        st.integers(0, 30),  # days ago: some before the window, some late arrivals
+        st.integers(-6, 20),  # hours earlier (negative: later today, up to the 1-day future limit)
+    ),
+    max_size=10,
+)
+rounds = st.lists(
+    st.tuples(st.integers(0, 30), events, st.booleans()),  # days the clock moves, new events, change settings
+    min_size=1,
+    max_size=4,
+)
+
+
+def _as_events(drawn: list[tuple[int, str, int, int]], now: dt.datetime) -> list[dict[str, Any]]:
+    return [event(who, type, now - dt.timedelta(days=days, hours=hours)) for who, type, days, hours in drawn]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=events, later=rounds)
+def test_kept_levels_equal_the_plain_evaluation(db, clock, first, later) -> None:  # type: ignore[no-untyped-def]
+    start = clock.now
+    with db.transaction() as session:
+        ws = create_workspace(session, f"w{next(_workspaces)}").id
+        service.save_config(session, ws, parse_config(SETTINGS))
+    try:
+        _run(db, ws, clock, first, later)
+    finally:
+        clock.now = start
+
+
+def _run(db, ws, clock, first, later) -> None:  # type: ignore[no-untyped-def]
+    def arrive(drawn: list[tuple[int, str, int, int]]) -> None:
+        # through the live path: ingestion, then the pipeline's steps (computed.apply_events folds)
+        if drawn:
+            with db.transaction() as session:
+                ingest(session, ws, _as_events(drawn, clock.now), region="CN")
+        pipeline.catch_up(db)
+
+    arrive(first)
+    with db.transaction() as session:
+        service.recompute(session, ws, contact_ids=None, now=clock.now)
+    for days, drawn, change in later:
+        clock.advance(days=days)
+        if change:
+            with db.transaction() as session:
+                service.save_config(session, ws, parse_config(CHANGED))
+        arrive(drawn)
+        with db.transaction() as session:
+            service.recompute(session, ws, contact_ids=None, now=clock.now)
+        full = rows(db, ws)
+        with db.transaction(write=False) as session:
+            for contact, stored in full.items():
+                plain = service.evaluate(session, ws, contact, now=clock.now)
+                assert plain is not None
+                assert (plain["intention_score"], plain["intention_level"]) == stored[5:7], contact
+            # the run read the kept levels, brought to today's window
+            basis = session.get(IntentionBasis, ws)
+            assert basis is not None
+            window = service.load_config(session, ws).intention.window_days
+            today = clock.now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+            assert basis.floor_day == today - dt.timedelta(days=window - 1)
+            oldest = session.scalar(
+                select(func.min(ContactIntention.anchor_day)).where(ContactIntention.workspace_id == ws)
+            )
+            assert oldest is None or oldest >= basis.floor_day
