@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from tests.delivery.delivery_helpers import T0, Channel, QuietHoursPolicy, configure, contacts, req, staff, workspace
 
 from siyu.delivery import reasons, stream
-from siyu.delivery.models import ContactSendDay, DeliveryStatus, SandboxMessage, StaffAccount
+from siyu.delivery.models import ContactSendDay, Delivery, DeliveryStatus, SandboxMessage, StaffAccount
 from siyu.delivery.service import release_held, send_many, staff_add_allowance, staff_send_allowance
 from siyu.wecom.models import WeComSettings
 
@@ -21,6 +21,26 @@ def _send(db, ws, requests, now):  # type: ignore[no-untyped-def]
 
 def _statuses(outcomes):  # type: ignore[no-untyped-def]
     return [(o.status.value, o.reason) for o in outcomes]
+
+
+def test_a_service_message_passes_the_caps_and_counts_in_them(db) -> None:
+    ws = workspace(db)
+    configure(db, ws, caps={"day": 1, "week": 2, "month": 3}, welfare_days_per_month=1, quiet_hours=None)
+    (who,) = contacts(db, ws, 1)
+    mon = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
+    live_reminders = [req(who, step="am", service=True), req(who, step="pm", service=True, welfare=True)]
+    assert _statuses(_send(db, ws, [req(who, step="a"), *live_reminders, req(who, step="b")], mon)) == [
+        ("sent", None),
+        ("sent", None),  # the day's cap is used up, but the contact asked for this reminder
+        ("sent", None),
+        ("skipped", reasons.CAP_DAY),  # and it was counted: marketing waits
+    ]
+    tue = mon + dt.timedelta(days=1)
+    assert _statuses(_send(db, ws, [req(who, step="c", welfare=True)], tue)) == [("skipped", reasons.CAP_WEEK)]
+    with db.transaction(write=False) as session:
+        rows = dict(session.execute(select(Delivery.step, Delivery.service).where(Delivery.contact_id == who)).all())
+        assert rows == {"a": False, "am": True, "pm": True, "b": False, "c": False}
+        assert session.scalar(select(ContactSendDay.sends).where(ContactSendDay.contact_id == who)) == 3
 
 
 def test_caps_count_local_days_weeks_and_months_across_channels(db) -> None:

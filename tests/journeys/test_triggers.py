@@ -243,3 +243,24 @@ def test_conversion_of_the_treated_against_the_holdout(tenant, db, clock) -> Non
     assert conversion["treated"]["low"] < conversion["treated"]["rate"] < conversion["treated"]["high"]
     # the holdout received nothing
     assert {s[1] for s in sandbox(db, journey_id)} == set(treated)
+
+
+def test_live_reminders_at_8_and_19_both_arrive_under_the_default_one_a_day_cap(tenant, db, clock) -> None:  # type: ignore[no-untyped-def]
+    made = tenant.client.post("/api/v1/journeys/from-template", json={"template": "live_reminders", "name": "直播"})
+    journey_id = made.json()["id"]
+    assert tenant.client.post(f"/api/v1/journeys/{journey_id}/publish").status_code == 200
+    assert tenant.client.post(f"/api/v1/journeys/{journey_id}/activate").status_code == 200
+    who = contact(tenant, "小明", phone(1))
+    assert tenant.client.get("/api/v1/delivery/settings").json()["config"]["caps"]["day"] == 1  # the default
+    events(tenant, event("signup", "form.submitted", who, form="live"))  # 10:00 in Shanghai
+    work(db)
+    clock.advance(hours=22)  # 08:00 the next day
+    work(db)
+    clock.advance(hours=11)  # 19:00
+    work(db)
+    assert [(s[0], s[3]) for s in sandbox(db, journey_id)] == [
+        ("remind_am", "小明，今晚 20:00 直播，记得来看！"),
+        ("remind_pm", "还有 1 小时开播，点这里进直播间。"),
+    ]
+    sent = tenant.client.get("/api/v1/delivery/deliveries", params={"contact_id": who}).json()["items"]
+    assert {d["step"]: d["service"] for d in sent} == {"remind_am": True, "remind_pm": True}

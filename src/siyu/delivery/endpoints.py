@@ -210,6 +210,7 @@ def create_delivery(data: SendCreate, session: WriteSession, principal: WriteDel
         content_id=data.content_id,
         staff_id=data.staff_id,
         welfare=data.welfare,
+        service=data.service,
         quiet_hours=data.quiet_hours,
         webhook_url=data.webhook_url,
         payload=data.payload,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -99,6 +100,9 @@ class Delivery(IdMixin, WorkspaceScoped, Base):
     link: Mapped[str | None] = mapped_column(String(100), nullable=True)  # "/r/<token>": the contact's tracked link
     staff_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("staff.id", ondelete="SET NULL"))
     welfare: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # A service message the contact asked for (a reminder of what they signed up to, an order notice):
+    # frequency caps and welfare days do not stop it, though it counts in them.
+    service: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     quiet_hours: Mapped[QuietHoursPolicy] = mapped_column(_enum(QuietHoursPolicy, 4), nullable=False)
     webhook_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

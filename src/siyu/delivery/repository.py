@@ -79,6 +79,7 @@ def to_read(row: Delivery) -> DeliveryRead:
         link=row.link,
         staff_id=row.staff_id,
         welfare=row.welfare,
+        service=row.service,
         quiet_hours=row.quiet_hours,
         attempts=row.attempts,
         external_id=row.external_id,

@@ -67,6 +67,7 @@ class DeliveryRead(ReadSchema):
     link: str | None = Field(description="the contact's tracked link (/r/...) when content was sent")
     staff_id: int | None
     welfare: bool
+    service: bool = Field(description="a service message the contact asked for: caps did not stop it")
     quiet_hours: QuietHoursPolicy
     attempts: int
     external_id: str | None = Field(description="Message-ID, WeCom msgid or the webhook's HTTP status")
@@ -87,6 +88,12 @@ class SendCreate(Schema):
     content_id: int | None = Field(default=None, description="a published content item: the message carries its link")
     staff_id: int | None = Field(default=None, description="the sending staff member (WeCom); default the owner")
     welfare: bool = False
+    service: bool = Field(
+        default=False,
+        description="a service message the contact asked for (an order notice, a reminder of what they signed "
+        "up to): frequency caps and welfare days do not stop it, though it counts in them; opt-out and quiet "
+        "hours still apply",
+    )
     quiet_hours: QuietHoursPolicy = QuietHoursPolicy.hold
     webhook_url: str | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
     payload: dict[str, Any] | None = None

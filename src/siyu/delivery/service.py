@@ -69,7 +69,7 @@ from siyu.delivery.models import (
     StaffAccount,
     StaffSendDay,
 )
-from siyu.delivery.policy import DeliveryConfig
+from siyu.delivery.policy import Caps, DeliveryConfig
 from siyu.errors import validation_error
 from siyu.events.service import workspace_timezone
 from siyu.jobs.models import Job, JobStatus
@@ -104,6 +104,9 @@ MAX_KEY_CHARS = 100
 CHUNK = 900  # ids per IN (...) list
 
 
+_NO_CAPS = Caps(day=None, week=None, month=None)  # what a service message is held to
+
+
 @dataclass(frozen=True)
 class SendRequest:
     source: str  # "journey:12", "broadcast:7", "api" (<= 100 chars)
@@ -115,6 +118,9 @@ class SendRequest:
     content_id: int | None = None  # a published content item: the delivery carries the contact's tracked link
     staff_id: int | None = None  # the sending staff account (WeCom); None: the contact's owner
     welfare: bool = False  # welfare-type content (at most N days a month)
+    # A service message the contact asked for (live reminder, order notice): not stopped by frequency
+    # caps or welfare days (still counted in them); opt-out, quiet hours and staff limits still apply.
+    service: bool = False
     quiet_hours: QuietHoursPolicy = QuietHoursPolicy.hold
     webhook_url: str | None = None  # webhook channel: instead of the workspace's endpoint
     payload: dict[str, Any] | None = None  # extra JSON for webhook bodies
@@ -326,7 +332,7 @@ class _Batch:
                 where += f"; {request.source} sends now, so it is not held"
             return _Decision(skipped, reasons.QUIET_HOURS, where, staff_id=staff_id)
         days = self.counts.get(contact_id, {})
-        caps = self.config.caps
+        caps = self.config.caps if not request.service else _NO_CAPS
         day_sends = days.get(win.today, (0, 0))[0]
         if caps.day is not None and day_sends >= caps.day:
             return _Decision(
@@ -351,7 +357,7 @@ class _Batch:
                     staff_id=staff_id,
                 )
         welfare_limit = self.config.welfare_days_per_month
-        if request.welfare and welfare_limit is not None:
+        if request.welfare and welfare_limit is not None and not request.service:
             welfare_days = sum(1 for d, v in days.items() if win.month_start <= d <= win.today and v[1] > 0)
             today_had = days.get(win.today, (0, 0))[1] > 0
             if not today_had and welfare_days >= welfare_limit:
@@ -717,22 +723,22 @@ def _after_accept(
 
 _DELIVERY_COLUMNS = (
     "id, workspace_id, source, step, contact_id, entry, channel, status, reason, detail, retry_at, text, "
-    "content_id, push_id, link, staff_id, welfare, quiet_hours, webhook_url, payload, budget_day, created_at, "
-    "updated_at, sent_at, attempts"
+    "content_id, push_id, link, staff_id, welfare, service, quiet_hours, webhook_url, payload, budget_day, "
+    "created_at, updated_at, sent_at, attempts"
 )
-_DELIVERY_INSERT = f"INSERT INTO delivery ({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * 25)})"
+_DELIVERY_INSERT = f"INSERT INTO delivery ({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * 26)})"
 _PG_DELIVERY_INSERT = (
     "INSERT INTO delivery (workspace_id, source, step, contact_id, entry, channel, status, reason, detail, "
-    "retry_at, text, content_id, push_id, link, staff_id, welfare, quiet_hours, webhook_url, payload, budget_day, "
-    "created_at, updated_at, sent_at, attempts) "
+    "retry_at, text, content_id, push_id, link, staff_id, welfare, service, quiet_hours, webhook_url, payload, "
+    "budget_day, created_at, updated_at, sent_at, attempts) "
     "SELECT %s, u.source, u.step, u.contact_id, u.entry, u.channel, u.status, u.reason, u.detail, u.retry_at, "
-    "u.text, u.content_id, u.push_id, u.link, u.staff_id, u.welfare, u.quiet_hours, u.webhook_url, "
+    "u.text, u.content_id, u.push_id, u.link, u.staff_id, u.welfare, u.service, u.quiet_hours, u.webhook_url, "
     "u.payload::json, u.budget_day, %s, %s, CASE WHEN u.sent THEN %s::timestamp END, 0 "
     "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], "
     "%b::text[], %b::timestamp[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::bigint[], "
-    "%b::boolean[], %b::text[], %b::text[], %b::text[], %b::date[], %b::boolean[]) "
+    "%b::boolean[], %b::boolean[], %b::text[], %b::text[], %b::text[], %b::date[], %b::boolean[]) "
     "AS u(source, step, contact_id, entry, channel, status, reason, detail, retry_at, text, content_id, push_id, "
-    "link, staff_id, welfare, quiet_hours, webhook_url, payload, budget_day, sent) "
+    "link, staff_id, welfare, service, quiet_hours, webhook_url, payload, budget_day, sent) "
     "ON CONFLICT (workspace_id, source, step, contact_id, entry) DO NOTHING "
     "RETURNING id, source, step, contact_id, entry"
 )
@@ -776,6 +782,7 @@ def _insert_deliveries(
                     link.link if link else None,
                     d.staff_id,
                     1 if r.welfare else 0,
+                    1 if r.service else 0,
                     r.quiet_hours.value,
                     r.webhook_url,
                     orjson.dumps(r.payload).decode() if r.payload is not None else None,
@@ -789,7 +796,7 @@ def _insert_deliveries(
         connection.exec_driver_sql(_DELIVERY_INSERT, values)
         return out
     at = _naive_utc(now)
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(20))
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(21))
     for r, d, link in recorded:
         for column, value in zip(
             columns,
@@ -809,6 +816,7 @@ def _insert_deliveries(
                 link.link if link else None,
                 d.staff_id,
                 r.welfare,
+                r.service,
                 r.quiet_hours.value,
                 r.webhook_url,
                 orjson.dumps(r.payload).decode() if r.payload is not None else None,
@@ -1043,6 +1051,7 @@ def _request_of(row: Delivery) -> SendRequest:
         content_id=row.content_id,
         staff_id=row.staff_id if row.channel is Channel.wecom else None,
         welfare=row.welfare,
+        service=row.service,
         quiet_hours=row.quiet_hours,
         webhook_url=row.webhook_url,
         payload=row.payload,

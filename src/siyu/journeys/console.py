@@ -47,7 +47,7 @@ SKELETONS: dict[str, dict[str, Any]] = {
     "branch": {"condition": {"computed": "order_count", "op": "gte", "value": 1}, "then": None, "else": None},
     "split": {"branches": [{"weight": 1, "next": None}, {"weight": 1, "next": None}]},
     "holdout": {"percent": 10},
-    "send": {"channel": "sandbox", "text": "", "welfare": False, "quiet_hours": "hold"},
+    "send": {"channel": "sandbox", "text": "", "welfare": False, "service": False, "quiet_hours": "hold"},
     "tag": {"add": []},
     "set_attribute": {"attribute": "", "value": ""},
     "task": {"title": "", "due_in": {"hours": 24}},

@@ -176,6 +176,7 @@ class SendStep(Step):
     content_id: int | None = None
     recommend: bool = False  # the best item for the contact (siyu.recommend); text is the fallback
     welfare: bool = False
+    service: bool = False  # a service message the contact asked for: frequency caps do not stop it
     quiet_hours: QuietHoursPolicy = QuietHoursPolicy.hold
 
 
@@ -551,7 +552,7 @@ def _step(raw: dict[str, Any], path: str, step_id: str, nxt: str | None, catalog
             raise DefinitionError(f"{path}.percent", "expected a share of contacts held out, above 0 and below 100")
         return HoldoutStep(step_id, kind, nxt, percent=float(percent))
     if kind == "send":
-        keys("channel", "text", "content_id", "recommend", "welfare", "quiet_hours")
+        keys("channel", "text", "content_id", "recommend", "welfare", "service", "quiet_hours")
         text = _text(raw["text"], f"{path}.text") if "text" in raw else None
         content_id = None
         if "content_id" in raw:
@@ -578,6 +579,7 @@ def _step(raw: dict[str, Any], path: str, step_id: str, nxt: str | None, catalog
             content_id=content_id,
             recommend=recommend,
             welfare=_bool(raw, "welfare", path, False),
+            service=_bool(raw, "service", path, False),
             quiet_hours=QuietHoursPolicy(policy),
         )
     if kind == "tag":

@@ -402,6 +402,7 @@ def _send(batch: _Batch, step: SendStep, runs: list[Run]) -> None:
                             text=text,
                             content_id=step.content_id,
                             welfare=step.welfare,
+                            service=step.service,
                             quiet_hours=step.quiet_hours,
                         ),
                     )
@@ -670,6 +671,7 @@ def _resolve_recommendations(batch: _Batch) -> None:
                 text=item.recommend_text if content_id is None else None,
                 content_id=content_id,
                 welfare=step.welfare,
+                service=step.service,
                 quiet_hours=step.quiet_hours,
             )
 

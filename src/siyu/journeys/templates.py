@@ -191,9 +191,22 @@ LIVE_REMINDERS: dict[str, Any] = {
     "goal": {"event": "live.attended"},
     "steps": [
         {"id": "morning", "name": "8:00", "type": "wait", "until": "08:00"},
-        {"id": "remind_am", "name": "早间提醒", "type": "send", "text": "{name}，今晚 20:00 直播，记得来看！"},
+        # reminders of what they signed up for: service messages, so the day's cap does not drop the second
+        {
+            "id": "remind_am",
+            "name": "早间提醒",
+            "type": "send",
+            "text": "{name}，今晚 20:00 直播，记得来看！",
+            "service": True,
+        },
         {"id": "evening", "name": "19:00", "type": "wait", "until": "19:00"},
-        {"id": "remind_pm", "name": "开播前提醒", "type": "send", "text": "还有 1 小时开播，点这里进直播间。"},
+        {
+            "id": "remind_pm",
+            "name": "开播前提醒",
+            "type": "send",
+            "text": "还有 1 小时开播，点这里进直播间。",
+            "service": True,
+        },
     ],
 }
 
