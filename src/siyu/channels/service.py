@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.channels.models import (
@@ -44,6 +43,7 @@ from siyu.channels.schemas import (
 from siyu.errors import Conflict, NotFound, ValidationFailed, validation_error
 from siyu.events.service import workspace_timezone
 from siyu.kit.repository import flush_unique, get_in_workspace
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
 from siyu.tags.models import Tag, TagGroup
@@ -77,7 +77,7 @@ def resolve_range(date_from: dt.date | None, date_to: dt.date | None, tz: ZoneIn
 
 def bump(session: Session, model: Any, keys: dict[str, Any], **increments: int) -> None:
     """Adds `increments` to the counter row `keys`, creating it if needed (one statement, race-free)."""
-    insert = sqlite.insert if session.connection().dialect.name == "sqlite" else postgresql.insert
+    insert = dialect_insert(session)
     statement = insert(model).values(**keys, **increments)
     table = model.__table__
     statement = statement.on_conflict_do_update(

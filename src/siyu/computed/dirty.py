@@ -10,17 +10,17 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Select, delete, literal, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import ContactDirty
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 
 TAKE_LIMIT = 20_000
 
 
 def mark_dirty(session: Session, workspace_id: int, contacts: Collection[int] | Select[Any]) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     if isinstance(contacts, Select):
         ids = contacts.subquery()

@@ -15,14 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.db import sqlite_cache
 from siyu.events.models import Event
 from siyu.events.service import workspace_timezone
-from siyu.kit.sql import sqlite_datetime
+from siyu.kit.sql import dialect_insert, sqlite_datetime
 from siyu.kit.time import ensure_utc
 from siyu.scoring import intention
 
@@ -78,10 +77,6 @@ def _fold(events: Iterable[StreamEvent], tz: ZoneInfo) -> tuple[dict[tuple[int, 
     return stats, days
 
 
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 _SQLITE_STAT_UPSERT = (
     "INSERT INTO contact_event_stat (workspace_id, contact_id, event_type, count, first_at, last_at, amount_cents) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id, event_type) DO UPDATE SET "
@@ -115,7 +110,7 @@ def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEve
         )
         intention.refold(session, workspace_id, stats)
         return {contact_id for contact_id, _ in stats}
-    insert = _insert(session)
+    insert = dialect_insert(session)
     postgres = session.get_bind().dialect.name == "postgresql"
     smaller, larger = (func.least, func.greatest) if postgres else (func.min, func.max)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.auth.principal import Principal
@@ -36,6 +35,7 @@ from siyu.content.models import (
 from siyu.content.schemas import DATA_SCHEMAS, ContentCreate, ContentUpdate, PushCreate
 from siyu.errors import Conflict, NotFound, ValidationFailed, validation_error
 from siyu.events.repository import record_system_event
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.segments import service as segments
 
@@ -428,7 +428,7 @@ def record_view(session: Session, push: ContentPush, contact_id: int | None, now
     if contact_id is None and push.group_id is None:
         return False
     viewer = f"c{contact_id}" if contact_id is not None else f"g{push.group_id}"
-    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    upsert = dialect_insert(session)
     inserted = session.execute(
         upsert(ContentView)
         .values(

@@ -49,7 +49,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from siyu.adapters.sandbox import simulate
@@ -73,7 +73,7 @@ from siyu.delivery.policy import Caps, DeliveryConfig
 from siyu.errors import validation_error
 from siyu.events.service import workspace_timezone
 from siyu.jobs.models import Job, JobStatus
-from siyu.kit.sql import select_where_in, sqlite_datetime
+from siyu.kit.sql import dialect_insert, select_where_in, sqlite_datetime
 from siyu.staff.models import Staff
 from siyu.wecom.models import WeComSettings
 
@@ -180,10 +180,6 @@ class _StaffInfo:
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
-
-
-def _upsert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 class _Batch:
@@ -929,7 +925,7 @@ def _insert_jobs(session: Session, jobs: list[dict[str, Any]]) -> None:
 
 
 def add_staff_sends(session: Session, workspace_id: int, day: dt.date, per_staff: dict[int, int]) -> None:
-    upsert = _upsert(session)
+    upsert = dialect_insert(session)
     statement = upsert(StaffSendDay)
     session.execute(
         statement.on_conflict_do_update(
@@ -973,7 +969,7 @@ def ensure_webhook_secret(
 
     value, encrypted, hint = new_secret_values()
     if row is None:
-        upsert = _upsert(session)
+        upsert = dialect_insert(session)
         session.execute(
             upsert(DeliverySettings)
             .values(
@@ -1225,7 +1221,7 @@ def opt_out(
     session: Session, workspace_id: int, contact_id: int, *, source: str, detail: str | None, now: dt.datetime
 ) -> bool:
     """Records the opt-out; True if it is new. Held deliveries of the contact are skipped at their release."""
-    upsert = _upsert(session)
+    upsert = dialect_insert(session)
     row = session.execute(
         upsert(OptOut)
         .values(workspace_id=workspace_id, contact_id=contact_id, source=source, detail=detail, created_at=now)

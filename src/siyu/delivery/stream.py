@@ -14,7 +14,6 @@ import datetime as dt
 from collections import defaultdict
 
 from sqlalchemy import String, cast, delete, exists, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import StreamCursor
@@ -34,6 +33,7 @@ from siyu.delivery.models import (
 from siyu.events.models import Event
 from siyu.events.repository import record_system_event
 from siyu.jobs.models import Job, JobStatus
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.workspaces.models import Workspace
 
@@ -103,7 +103,7 @@ def record_opt_in(session: Session, workspace_id: int, contact_id: int, *, sourc
 
 
 def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(StreamCursor)
         .values(name=OPT_OUT_CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())

@@ -10,7 +10,6 @@ next group is opened at once, so staff can create it in WeCom before the next sc
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import StreamCursor
@@ -18,6 +17,7 @@ from siyu.db import Database
 from siyu.events.models import Event
 from siyu.groups import repository, service
 from siyu.groups.models import ChatGroup, GroupCodeStatus
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.workspaces.models import Workspace
 
@@ -27,7 +27,7 @@ TYPES = ("group.joined", "group.left", "contact.merged")
 
 
 def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(StreamCursor)
         .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())

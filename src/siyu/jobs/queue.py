@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, Update, and_, cast, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.db import Database
 from siyu.jobs.models import CronTick, Job, JobStatus
 from siyu.jobs.registry import Backoff, Registry, UnknownJobError, backoff_seconds, default_backoff
 from siyu.jobs.registry import registry as default_registry
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 
 log = logging.getLogger("siyu.jobs")
@@ -48,11 +48,6 @@ class JobOutcome(enum.StrEnum):
 
 class LeaseLost(Exception):
     """Raised by `heartbeat` when another worker has taken the job over; the runner rolls back."""
-
-
-def _insert_for(session: Session) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (both dialects spell it the same)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # --------------------------------------------------------------------------- enqueue
@@ -98,7 +93,7 @@ def enqueue(
     }
     # An ORM-enabled INSERT ... RETURNING gives back a Job in the caller's session, and autoflushes
     # the caller's pending rows first (e.g. the workspace this job points at).
-    insert = _insert_for(session)
+    insert = dialect_insert(session)
     if dedupe_key is None:
         added: Job = session.scalars(insert(Job).values(**values).returning(Job)).one()
         return added
@@ -445,7 +440,7 @@ def _fire(
     now: dt.datetime,
 ) -> CronTick | None:
     with db.transaction() as session:
-        insert = _insert_for(session)
+        insert = dialect_insert(session)
         tick: CronTick | None = session.scalars(
             insert(CronTick)
             .values(name=name, tick_at=tick_at, created_at=now)

@@ -45,11 +45,11 @@ from siyu.journeys.state import (
     JourneyRef,
     Pending,
     definition_of,
-    dialect_insert,
     end,
     enrol,
 )
 from siyu.kit.repository import flush_unique
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.segments import service as segments
 from siyu.staff.models import Staff

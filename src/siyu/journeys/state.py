@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, ColumnElement, Table, any_, bindparam, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -32,16 +31,13 @@ from siyu.journeys.models import (
     JourneyStepStat,
     JourneyVersion,
 )
+from siyu.kit.sql import dialect_insert
 from siyu.workspaces.models import Workspace
 
 CHUNK = 900  # ids per IN (...) list
 
 ENROLMENT: Table = JourneyEnrolment.__table__  # type: ignore[assignment]
 JOURNEY_CONTACT: Table = JourneyContact.__table__  # type: ignore[assignment]
-
-
-def dialect_insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def among(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:

@@ -47,11 +47,11 @@ from siyu.journeys.state import (
     among,
     chunks,
     definitions,
-    dialect_insert,
     end,
     enrol,
     event_positions,
 )
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.segments import service as segments
 from siyu.segments.compiler import matching_contacts

@@ -8,11 +8,17 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, Select, and_, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 CHUNK = 5000  # well under SQLite's 32,766 bound variables
+
+
+def dialect_insert(session: Session) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING / DO UPDATE (both dialects spell it the same)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def select_where_in(

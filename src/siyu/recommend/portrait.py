@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError
 from sqlalchemy import Select, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.service import StreamEvent, local_day, read_events
@@ -33,6 +32,7 @@ from siyu.content.models import ContentItem, ContentItemTag
 from siyu.errors import ValidationFailed
 from siyu.events.service import workspace_timezone
 from siyu.kit.schemas import Schema
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.recommend.models import ContactContentAffinity, ContactContentSeen, ContentReach, RecommendSettings
 
@@ -152,10 +152,6 @@ class _Seen:
     count: int
 
 
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _item_tags(session: Session, workspace_id: int, content_ids: Collection[int]) -> dict[int, list[int]]:
     """Items of the workspace among `content_ids` and their tags (an item without tags maps to [])."""
     ids = sorted(content_ids)
@@ -262,7 +258,7 @@ def _store_gains(
     ]
     if not rows:
         return
-    stmt = _insert(session)(ContactContentAffinity)
+    stmt = dialect_insert(session)(ContactContentAffinity)
     stmt = stmt.on_conflict_do_update(
         index_elements=["contact_id", "content_tag_id"],
         set_={"score": stmt.excluded.score, "as_of_day": stmt.excluded.as_of_day, "level": stmt.excluded.level},
@@ -299,14 +295,14 @@ def _store_seen(session: Session, workspace_id: int, seen: dict[tuple[int, int],
                 "count": count,
             }
         )
-    stmt = _insert(session)(ContactContentSeen)
+    stmt = dialect_insert(session)(ContactContentSeen)
     stmt = stmt.on_conflict_do_update(
         index_elements=["contact_id", "content_id"],
         set_={"first_at": stmt.excluded.first_at, "last_at": stmt.excluded.last_at, "count": stmt.excluded.count},
     )
     session.execute(stmt, rows)
     if new_viewers:
-        reach = _insert(session)(ContentReach)
+        reach = dialect_insert(session)(ContentReach)
         reach = reach.on_conflict_do_update(
             index_elements=["content_id"], set_={"viewers": ContentReach.viewers + reach.excluded.viewers}
         )
@@ -325,7 +321,7 @@ def _recount_reach(session: Session, workspace_id: int) -> None:
     ).all()
     if counts:
         session.execute(
-            _insert(session)(ContentReach),
+            dialect_insert(session)(ContentReach),
             [{"workspace_id": workspace_id, "content_id": int(c), "viewers": int(n)} for c, n in counts],
         )
 

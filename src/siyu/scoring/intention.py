@@ -24,13 +24,12 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import String, bindparam, delete, func, insert, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import ContactEventDay
 from siyu.contacts.models import Contact
 from siyu.events.service import workspace_timezone
-from siyu.kit.sql import IdFilter
+from siyu.kit.sql import IdFilter, dialect_insert
 from siyu.kit.time import utcnow
 from siyu.scoring.config import IntentionConfig, parse_config
 from siyu.scoring.models import ContactIntention, IntentionBasis, ScoringSettings
@@ -56,7 +55,7 @@ def _basis(session: Session, workspace_id: int, *, exclusive: bool) -> Intention
 
 
 def _set_basis(session: Session, workspace_id: int, floor: int, fingerprint: str) -> None:
-    insert_ = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert_ = dialect_insert(session)
     values = {"floor_day": dt.date.fromordinal(floor), "fingerprint": fingerprint, "updated_at": utcnow()}
     statement = insert_(IntentionBasis).values(workspace_id=workspace_id, **values)
     session.execute(statement.on_conflict_do_update(index_elements=[IntentionBasis.workspace_id], set_=values))

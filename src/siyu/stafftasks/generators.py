@@ -14,13 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, exists, func, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from siyu.computed.models import ContactEventStat
 from siyu.contacts.models import Contact
 from siyu.events.service import workspace_timezone
+from siyu.kit.sql import dialect_insert
 from siyu.segments.models import SegmentMember
 from siyu.staff.models import Staff
 from siyu.stafftasks import notices, service
@@ -54,10 +54,6 @@ class Day:
 
     def at(self, time: dt.time) -> dt.datetime:
         return dt.datetime.combine(self.date, time, self.tz).astimezone(dt.UTC)
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _has_event(workspace_id: int, event_type: str) -> Any:
@@ -144,7 +140,7 @@ def _insert_tasks(
             )
         )
     added = session.scalars(
-        _insert(session)(StaffTask)
+        dialect_insert(session)(StaffTask)
         .from_select(TASK_COLUMNS, query)
         .on_conflict_do_nothing(index_elements=["workspace_id", "source_key"])
         .returning(StaffTask.id)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, ColumnElement, and_, func, insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from siyu.auth.principal import Principal
@@ -20,6 +19,7 @@ from siyu.contacts.schemas import NoteCreate
 from siyu.contacts.service import add_note, change_owner
 from siyu.errors import Conflict, NotFound, PermissionDenied, validation_error
 from siyu.events.service import workspace_timezone
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.scoring.models import ContactScore
 from siyu.segments.models import Segment
@@ -51,10 +51,6 @@ TITLE_MAX = 200
 SOURCE_KEY_MAX = 200
 INBOX_MAX = 500  # tasks listed in an inbox; the counts cover them all
 MAX_SNOOZE = dt.timedelta(days=366)
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def find_by_source_key(session: Session, workspace_id: int, source_key: str) -> StaffTask | None:
@@ -130,7 +126,7 @@ def create_generated(
             raise validation_error("contact_id", f"no contact {contact_id} in this workspace")
     due = ensure_utc(due_at)
     made = session.execute(
-        _insert(session)(StaffTask)
+        dialect_insert(session)(StaffTask)
         .values(
             workspace_id=workspace_id,
             staff_id=staff_id,
@@ -177,7 +173,7 @@ def settings_read(session: Session, workspace_id: int) -> TaskSettingsRead:
 def settings_row(session: Session, workspace_id: int) -> StaffTaskSettings:
     """The workspace's settings row, locked (made on first use)."""
     session.execute(
-        _insert(session)(StaffTaskSettings)
+        dialect_insert(session)(StaffTaskSettings)
         .values(workspace_id=workspace_id, config=None, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["workspace_id"])
     )

@@ -17,13 +17,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed.models import StreamCursor
 from siyu.contacts.models import Contact
 from siyu.db import Database
 from siyu.events.models import Event
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.staff.models import Staff
 from siyu.stafftasks import service
@@ -39,7 +39,7 @@ DETAIL_MAX = 500
 
 
 def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(StreamCursor)
         .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, union
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.computed import service as computed
@@ -29,6 +28,7 @@ from siyu.computed.dirty import take_dirty
 from siyu.computed.models import ContactDirty, StreamCursor
 from siyu.db import Database
 from siyu.events.service import workspace_timezone
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.recommend import portrait as portraits
 from siyu.scoring import service as scoring
@@ -59,7 +59,7 @@ class StepResult:
 
 def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
     """The workspace's cursor, locked for this transaction; None when another worker holds it."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(StreamCursor)
         .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.adapters.wecom.client import (
@@ -34,6 +33,7 @@ from siyu.adapters.wecom.errors import InvalidCredentials, RateLimited, WeComBus
 from siyu.errors import validation_error
 from siyu.jobs import enqueue
 from siyu.jobs.models import Job
+from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.staff.models import Staff
 from siyu.wecom import service
@@ -55,10 +55,6 @@ SEND_FAILED = "send_failed"
 DEAD_LETTER = "dead_letter"
 OUTCOME_UNKNOWN = "outcome_unknown"
 NOT_CONFIGURED = "not_configured"
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _clip(text: str, max_bytes: int) -> str:
@@ -110,7 +106,7 @@ def notify_staff(
         status, reason = AppMessageStatus.skipped, HOURLY_CAP_REACHED
     base = service.current_settings().delivery_link_base_url.rstrip("/")
     session.execute(
-        _insert(session)(WeComAppMessage)
+        dialect_insert(session)(WeComAppMessage)
         .values(
             workspace_id=workspace_id,
             staff_id=staff_id,
