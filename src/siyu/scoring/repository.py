@@ -529,8 +529,7 @@ def _decayed_levels(workspace_id: int, multipliers: list[tuple[dt.date, float]])
 
 def drop_full_run_tables(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
-        for name in (_SQLITE_FACTS,):
-            session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+        session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_FACTS}")
 
 
 def set_transaction_stages(session: Session, workspace_id: int, stages: dict[int, str]) -> None:

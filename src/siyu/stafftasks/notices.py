@@ -64,22 +64,27 @@ def _about(session: Session, task: StaffTask, tz: ZoneInfo, now: dt.datetime) ->
     return "\n".join(lines)
 
 
-def task_created(session: Session, task: StaffTask, *, now: dt.datetime) -> None:
-    """A new task of an immediate kind: tell its staff member."""
-    if task.kind not in IMMEDIATE_KINDS or not _enabled(session, task.workspace_id, None):
-        return
+def _tell_about_task(session: Session, task: StaffTask, *, kind: str, key: str, title: str, now: dt.datetime) -> None:
+    """One message to the task's staff member, describing the task."""
     tz = workspace_timezone(session, task.workspace_id)
     app_messages.notify_staff(
         session,
         task.workspace_id,
         staff_id=task.staff_id,
-        kind="task",
-        key=f"task:{task.id}",
-        title=f"新待办：{task.title}",
+        kind=kind,
+        key=key,
+        title=title,
         description=_about(session, task, tz, now),
         path=INBOX_PATH,
         now=now,
     )
+
+
+def task_created(session: Session, task: StaffTask, *, now: dt.datetime) -> None:
+    """A new task of an immediate kind: tell its staff member."""
+    if task.kind not in IMMEDIATE_KINDS or not _enabled(session, task.workspace_id, None):
+        return
+    _tell_about_task(session, task, kind="task", key=f"task:{task.id}", title=f"新待办：{task.title}", now=now)
 
 
 def handed_over(session: Session, task: StaffTask, *, now: dt.datetime) -> None:
@@ -90,16 +95,12 @@ def handed_over(session: Session, task: StaffTask, *, now: dt.datetime) -> None:
         if task.handed_over_from_id
         else None
     )
-    tz = workspace_timezone(session, task.workspace_id)
-    app_messages.notify_staff(
+    _tell_about_task(
         session,
-        task.workspace_id,
-        staff_id=task.staff_id,
+        task,
         kind="hand_over",
         key=f"task:{task.id}:to:{task.staff_id}:{now.isoformat()}",
         title=f"{giver or '同事'}转给你一项待办：{task.title}",
-        description=_about(session, task, tz, now),
-        path=INBOX_PATH,
         now=now,
     )
 

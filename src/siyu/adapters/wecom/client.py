@@ -391,8 +391,8 @@ class WeComClient:
             raise validation_error("welcome_code", "is empty")
         if not text and not attachments:
             raise validation_error("text", "a welcome needs text or at least one attachment")
-        if text is not None and len(text.encode("utf-8")) > WELCOME_TEXT_MAX_BYTES:
-            raise validation_error("text", f"at most {WELCOME_TEXT_MAX_BYTES} bytes", limit=WELCOME_TEXT_MAX_BYTES)
+        if text is not None:
+            _check_bytes("text", text, WELCOME_TEXT_MAX_BYTES)
         if len(attachments) > WELCOME_MAX_ATTACHMENTS:
             raise validation_error("attachments", f"at most {WELCOME_MAX_ATTACHMENTS}", limit=WELCOME_MAX_ATTACHMENTS)
         for i, item in enumerate(attachments):
