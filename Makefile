@@ -26,11 +26,11 @@ SIYU_DEMO ?= 1
 run: install
 	$(BIN)/siyu migrate
 	@if [ "$(SIYU_DEMO)" != "0" ]; then $(BIN)/siyu demo --if-missing; fi
-	$(BIN)/siyu serve
+	$(BIN)/siyu serve --with-worker
 
 run-empty: install
 	$(BIN)/siyu migrate
-	$(BIN)/siyu serve
+	$(BIN)/siyu serve --with-worker
 
 migrate: install
 	$(BIN)/siyu migrate

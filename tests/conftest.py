@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from siyu.config import Settings
 from siyu.db import Base, Database, create_db_engine
+from siyu.events.inbox import inbox_engine
 from siyu.kit import time as siyu_time
 from siyu.migrations.runner import upgrade
 
@@ -74,6 +75,8 @@ def _empty_all_tables(database: Database) -> None:
         with database.engine.begin() as conn:
             for name in tables:
                 conn.exec_driver_sql(f'DELETE FROM "{name}"')
+        with inbox_engine(database).begin() as conn:  # received batches wait in a file of their own
+            conn.exec_driver_sql("DELETE FROM event_inbox")
         return
     truncate = "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
     for attempt in range(5):
@@ -89,8 +92,8 @@ def _empty_all_tables(database: Database) -> None:
 
 
 @pytest.fixture
-def db(migrated_engine) -> Iterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(migrated_engine)
+def db(migrated_engine, settings: Settings) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+    database = Database(migrated_engine, settings)
     _empty_all_tables(database)
     yield database
 

@@ -69,8 +69,8 @@ def _seed_core_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     other = c.post("/api/v1/contacts", json={"name": f"{MARK}另一个"}).json()
     c.post(f"/api/v1/contacts/{contact['id']}/tags", json={"add": [tag["id"]]})
     c.post(f"/api/v1/contacts/{contact['id']}/notes", json={"body": f"{MARK}备注"})
-    c.post(
-        "/api/v1/events",
+    batch = c.post(
+        "/api/v1/events?wait=true",
         json={
             "events": [
                 {
@@ -81,7 +81,7 @@ def _seed_core_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                 }
             ]
         },
-    )
+    ).json()
     key = c.post("/api/v1/api-keys", json={"name": f"{MARK}key"}).json()
     sheet = f"姓名,手机\r\n{MARK}导入,13500135000\r\n坏行,123\r\n".encode()
     imported = c.post(
@@ -160,6 +160,7 @@ def _seed_core_b(b, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "content_tag_id": content_tag["id"],
         "group_code_id": group_code["id"],
         "smart_tag_id": smart_tag["id"],
+        "batch_id": batch["batch_id"],
         "identity_type": "phone",
         "value": "+8613600136000",
     }

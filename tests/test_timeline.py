@@ -18,7 +18,7 @@ def test_timeline_pages_through_every_entry_once_even_at_equal_times(tenant, clo
         c.post(f"/api/v1/contacts/{cid}/tags", json={"add": [tags[step % 3]]})
         c.post(f"/api/v1/contacts/{cid}/tags", json={"remove": [tags[step % 3]]})
         c.post(
-            "/api/v1/events",
+            "/api/v1/events?wait=true",
             json={
                 "events": [
                     {

@@ -77,19 +77,39 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default SIYU_PORT)")] = None,
     workers: Annotated[int, typer.Option(help="HTTP worker processes (PostgreSQL only for more than 1)")] = 1,
     reload: Annotated[bool, typer.Option(help="reload on code changes (development)")] = False,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker",
+            help="also run `siyu worker` as a child process (one machine: events stored, journeys run)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (OpenAPI docs at /docs)."""
+    import subprocess
+    import sys
+
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
-        "siyu.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        reload=reload,
-    )
+    # Its own process, not a thread: the worker's CPU work then never slows the API's answers.
+    child = subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"]) if with_worker else None
+    try:
+        uvicorn.run(
+            "siyu.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            reload=reload,
+        )
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 @app.command()

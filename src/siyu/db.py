@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,12 +162,17 @@ def sqlite_cache(session: Session, megabytes: int) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
 
 
+_SIBLINGS: dict[str, Engine] = {}
+_SIBLINGS_LOCK = threading.Lock()
+
+
 class Database:
     """The engine plus two session factories: writers (BEGIN IMMEDIATE on SQLite) and readers."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        self._settings = settings
         reader_bind = engine.execution_options(sqlite_begin="DEFERRED") if self.sqlite else engine
         self._writer = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         self._reader = sessionmaker(bind=reader_bind, expire_on_commit=False, autoflush=True)
@@ -186,6 +192,24 @@ class Database:
             raise
         finally:
             session.close()
+
+    def sibling(self, name: str) -> Engine:
+        """On SQLite, an engine for a companion file beside the main one (`<main>-<name>.db`, same PRAGMAs)
+        with its own write lock; on PostgreSQL the main engine, whose writers do not queue on one lock.
+        One engine per file and process, like the main engine."""
+        if not self.sqlite:
+            return self.engine
+        main = self.engine.url.database
+        if not main or main == ":memory:":
+            raise RuntimeError(f"an in-memory SQLite database has no file beside it for {name!r}")
+        path = Path(main).resolve()
+        sibling = str(path.with_name(f"{path.stem}-{name}{path.suffix or '.db'}"))
+        with _SIBLINGS_LOCK:
+            engine = _SIBLINGS.get(sibling)
+            if engine is None:
+                url = self.engine.url.set(database=sibling).render_as_string(hide_password=False)
+                engine = _SIBLINGS[sibling] = create_db_engine(url, self._settings)
+            return engine
 
     def dispose(self) -> None:
         self.engine.dispose()

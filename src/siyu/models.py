@@ -28,7 +28,7 @@ from siyu.content.models import (
     ContentView,
 )
 from siyu.db import Base
-from siyu.events.models import Event
+from siyu.events.models import Event, EventInbox, IngestBatch
 from siyu.groups.models import ChatGroup, ChatGroupHelper, ChatGroupMember, GroupCode, GroupCodeDay
 from siyu.imports.models import ContactImport
 from siyu.jobs.models import CronTick, Job
@@ -78,9 +78,11 @@ __all__ = [
     "ContentView",
     "CronTick",
     "Event",
+    "EventInbox",
     "GroupCode",
     "GroupCodeDay",
     "Identity",
+    "IngestBatch",
     "Job",
     "Note",
     "OwnerChange",

@@ -57,7 +57,7 @@ def push(tenant: Any, content_id: int, **body: Any) -> dict[str, Any]:
 
 
 def send_events(tenant: Any, events: list[dict[str, Any]]) -> None:
-    response = tenant.client.post("/api/v1/events", json={"events": events})
+    response = tenant.client.post("/api/v1/events?wait=true", json={"events": events})
     assert response.status_code in (200, 201, 202), response.text
 
 

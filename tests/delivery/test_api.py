@@ -147,7 +147,7 @@ def test_an_unsubscribe_reply_opts_the_contact_out(tenant, db) -> None:
         {"id": f"m{n}", "type": "message.received", "contact": {"phone": f"1380000000{n}"}, "properties": {"text": t}}
         for n, t in enumerate(texts)
     ]
-    assert c.post("/api/v1/events", json={"events": events}).status_code in (200, 201, 202)
+    assert c.post("/api/v1/events?wait=true", json={"events": events}).status_code in (200, 201, 202)
     assert stream.run_opt_outs(db) > 0
     assert stream.run_opt_outs(db) == 0
     opted = c.get("/api/v1/delivery/opt-outs").json()["items"]

@@ -55,7 +55,7 @@ def enrol(tenant: Any, journey_id: int, contact_ids: list[int]) -> dict[str, Any
 
 
 def events(tenant: Any, *items: dict[str, Any]) -> None:
-    response = tenant.client.post("/api/v1/events", json={"events": list(items)})
+    response = tenant.client.post("/api/v1/events?wait=true", json={"events": list(items)})
     assert response.status_code in (200, 201, 202), response.text
 
 

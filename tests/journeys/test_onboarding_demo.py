@@ -73,7 +73,7 @@ def test_the_onboarding_template_runs_on_the_demo_workspace(db, app, clock) -> N
         a = record_add(session, ws, int(code_id), {"phone": "13912340001"}, occurred_at=clock.now).contact_id  # type: ignore[arg-type]
         b = record_add(session, ws, int(code_id), {"phone": "13912340002"}, occurred_at=clock.now).contact_id
     reads = [event(f"read-{n}", "content.viewed", a, content_id=str(read_item["id"])) for n in range(3)]
-    assert api.post("/api/v1/events", json={"events": reads}).status_code in (200, 201, 202)
+    assert api.post("/api/v1/events?wait=true", json={"events": reads}).status_code in (200, 201, 202)
     pipeline.catch_up(db)
     work(db)
     with db.transaction(write=False) as session:
@@ -99,7 +99,9 @@ def test_the_onboarding_template_runs_on_the_demo_workspace(db, app, clock) -> N
     assert tasks[a].kind is TaskKind.journey and tasks[a].staff_id == owners[a] and tasks[b].staff_id == owners[b]
     # day 5: b buys and leaves the journey at once, while waiting for day 7
     at(clock, "2026-11-28 15:00")
-    paid = api.post("/api/v1/events", json={"events": [event("pay-b", "order.paid", b, order_id="B1", amount=399)]})
+    paid = api.post(
+        "/api/v1/events?wait=true", json={"events": [event("pay-b", "order.paid", b, order_id="B1", amount=399)]}
+    )
     assert paid.status_code in (200, 201, 202)
     work(db)
     row = enrolment(db, journey_id, b)

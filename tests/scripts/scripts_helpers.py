@@ -64,7 +64,7 @@ def event(kind: str, phone: str, at: str, **props: Any) -> dict[str, Any]:
 
 
 def send(tenant: Any, *events: dict[str, Any]) -> None:
-    response = tenant.client.post("/api/v1/events", json={"events": list(events)})
+    response = tenant.client.post("/api/v1/events?wait=true", json={"events": list(events)})
     assert response.status_code in (200, 201, 202), response.text
 
 

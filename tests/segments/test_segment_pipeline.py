@@ -23,7 +23,7 @@ from siyu.usermodel import pipeline
 
 
 def _events(client: Any, *events: dict[str, Any]) -> None:
-    response = client.post("/api/v1/events", json={"events": list(events)})
+    response = client.post("/api/v1/events?wait=true", json={"events": list(events)})
     assert response.status_code == 200, response.text
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from siyu.auth.dependencies import Authorize, ReadSession
@@ -11,8 +11,8 @@ from siyu.auth.scopes import Scope
 from siyu.config import get_settings
 from siyu.contacts.service import get_contact
 from siyu.errors import PayloadTooLarge, validation_error
-from siyu.events import service
-from siyu.events.schemas import EventBatch, EventRead, IngestResult
+from siyu.events import inbox, service
+from siyu.events.schemas import EventBatch, EventRead, IngestBatchRead
 from siyu.kit.time import utcnow
 
 router = APIRouter(tags=["events"])
@@ -34,32 +34,60 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 @router.post(
     "/events",
-    response_model=IngestResult,
+    response_model=IngestBatchRead,
+    status_code=202,
     summary="Send a batch of events",
+    responses={200: {"description": "stored at once (wait=true)", "model": IngestBatchRead}},
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": EventBatch.model_json_schema()}}}},
 )
 async def ingest_events(
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(Authorize(Scope.events_write))],
-) -> IngestResult:
+    wait: Annotated[
+        bool,
+        Query(description="store the batch before answering (200 with its outcome) instead of queueing it (202)"),
+    ] = False,
+) -> IngestBatchRead:
     """Up to 1,000 events per call. All-or-nothing: a bad event refuses the batch (422, each problem
-    listed with its index, field and reason) and nothing is stored. Answered only after the batch is
-    durably committed. Replaying a batch adds nothing."""
+    listed with its index, field and reason) and nothing is kept. A 202 means the batch is durably
+    received and will be stored by a worker within seconds; look it up with GET /events/batches/{id}.
+    Replaying a batch adds nothing."""
     settings = get_settings()
     body = await _read_limited(request, settings.events_max_body_bytes)
     events = service.parse_batch(body, max_events=settings.events_max_batch)
     database = request.app.state.database
+    workspace_id = principal.workspace_id
 
-    def check_then_write() -> IngestResult:
-        # Checking needs no lock; only storing runs in the write transaction (one writer on SQLite).
+    def check_then_keep() -> IngestBatchRead:
+        # Checking needs no lock; only keeping (or, with wait, storing) writes.
         with database.transaction(write=False) as session:
-            tz = service.workspace_timezone(session, principal.workspace_id)
-        now = utcnow()
-        items = service.prepare(events, tz=tz, region=settings.default_phone_region, now=now)
+            tz = service.workspace_timezone(session, workspace_id)
+            now = utcnow()
+            items = service.prepare(events, tz=tz, region=settings.default_phone_region, now=now)
+            service.live_contact_ids(session, workspace_id, {i.contact_id for i in items if i.contact_id is not None})
+        if not wait:
+            return inbox.pending_read(inbox.accept(database, workspace_id, items, received_at=now))
         with database.transaction() as session:
-            return service.store(session, principal.workspace_id, items, now=now)
+            stored = service.store(session, workspace_id, items, now=now)
+            return inbox.record_stored(session, workspace_id, inbox.new_received(len(items), now), stored)
 
-    return await run_in_threadpool(check_then_write)
+    result = await run_in_threadpool(check_then_keep)
+    if wait:
+        response.status_code = 200
+    return result
+
+
+@router.get("/events/batches/{batch_id}", response_model=IngestBatchRead, summary="What became of a batch you sent")
+def get_batch(
+    batch_id: str,
+    request: Request,
+    session: ReadSession,
+    principal: Annotated[Principal, Depends(Authorize(Scope.events_write))],
+) -> IngestBatchRead:
+    """`pending` while it waits for a worker; then `stored` with the counts and sequence numbers, or
+    `failed` with the reason (for example a contact id deleted after the batch was received)."""
+    return inbox.get_batch(request.app.state.database, session, principal.workspace_id, batch_id)
 
 
 @router.get("/events", response_model=list[EventRead], summary="Read events in sequence order")

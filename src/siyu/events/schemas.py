@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -34,6 +34,23 @@ class IngestResult(ReadSchema):
     contacts_merged: int
     first_seq: int | None
     last_seq: int | None
+
+
+class IngestBatchRead(ReadSchema):
+    """A received batch: `pending` until a worker stores it, then `stored` (or `failed`, with the reason)."""
+
+    batch_id: str = Field(description="look the batch up with GET /api/v1/events/batches/{batch_id}")
+    status: Literal["pending", "stored", "failed"]
+    event_count: int = Field(description="events in the batch")
+    received_at: dt.datetime
+    stored_at: dt.datetime | None = None
+    accepted: int | None = Field(default=None, description="events stored (not known while pending)")
+    duplicates: int | None = Field(default=None, description="events whose id was already stored: skipped")
+    contacts_created: int | None = None
+    contacts_merged: int | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+    error: str | None = Field(default=None, description="why a failed batch stored nothing")
 
 
 class EventRead(ReadSchema):

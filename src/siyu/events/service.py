@@ -26,7 +26,23 @@ from siyu.kit.time import utcnow
 from siyu.kit.unionfind import UnionFind
 from siyu.workspaces.models import Workspace
 
-__all__ = ["ingest", "list_events", "parse_batch", "prepare", "store", "workspace_timezone"]
+__all__ = ["ingest", "list_events", "live_contact_ids", "parse_batch", "prepare", "store", "workspace_timezone"]
+
+
+def live_contact_ids(session: Session, workspace_id: int, contact_ids: set[int]) -> dict[int, int]:
+    """Each named contact id -> the profile that holds it now (itself, or the one it was merged into)."""
+    if not contact_ids:
+        return {}
+    rows = session.execute(
+        select(Contact.id, Contact.merged_into_id).where(
+            Contact.workspace_id == workspace_id, Contact.id.in_(contact_ids)
+        )
+    )
+    live = {cid: merged or cid for cid, merged in rows}
+    missing = contact_ids - live.keys()
+    if missing:
+        raise NotFound(f"contact ids not found in this workspace: {sorted(missing)}")
+    return live
 
 
 def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedEvent]) -> tuple[list[int], int, int]:
@@ -50,17 +66,7 @@ def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedE
 
     hard_items = [items[n] for n in hard]
     explicit_ids = {item.contact_id for item in hard_items if item.contact_id is not None}
-    live: dict[int, int] = {}
-    if explicit_ids:
-        rows = session.execute(
-            select(Contact.id, Contact.merged_into_id).where(
-                Contact.workspace_id == workspace_id, Contact.id.in_(explicit_ids)
-            )
-        )
-        live = {cid: merged or cid for cid, merged in rows}
-        missing = explicit_ids - live.keys()
-        if missing:
-            raise NotFound(f"contact ids not found in this workspace: {sorted(missing)}")
+    live = live_contact_ids(session, workspace_id, explicit_ids)
 
     def anchor(item: PreparedEvent) -> object:
         return item.pairs[0] if item.pairs else ("#contact", live[item.contact_id])  # type: ignore[index]

@@ -34,6 +34,7 @@ MAX_WORKER_ID = 90  # job.locked_by is String(100); thread suffixes need the res
 # Modules that register handlers, cron schedules and pollers; a new domain with background work adds itself here.
 BUILT_IN_JOB_MODULES = (
     "siyu.jobs.builtin",
+    "siyu.events.tasks",
     "siyu.wecom.tasks",
     "siyu.usermodel.tasks",
     "siyu.scoring.tasks",

@@ -27,6 +27,7 @@ from siyu.computed import service as computed
 from siyu.computed.dirty import take_dirty
 from siyu.computed.models import ContactDirty, StreamCursor
 from siyu.db import Database
+from siyu.events import inbox
 from siyu.events.service import workspace_timezone
 from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
@@ -161,7 +162,8 @@ def run_pending(
 
 
 def catch_up(db: Database, *, now: dt.datetime | None = None) -> int:
-    """Runs steps until nothing is left (tests, the CLI, benchmarks)."""
+    """Stores received event batches, then runs steps until nothing is left (tests, the CLI, benchmarks)."""
+    inbox.drain(db)
     total = 0
     while True:
         done = run_pending(db, now=now, yield_seconds=0)

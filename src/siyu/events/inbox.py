@@ -1,0 +1,240 @@
+"""Received event batches: kept durably by the API, stored as events by the drain.
+
+    POST /events ──check──> event_inbox row (own SQLite file) ──202──> sender
+    worker poller ──> drain: per workspace, oldest first, several batches per transaction:
+                      store() each batch (people resolved, events numbered) + its ingest_batch outcome,
+                      COMMIT; then the inbox rows are deleted.
+
+The sender's commit is one small row in a file no other writer uses, so it never waits behind the
+main database's single writer (a pipeline step, a broadcast); the drain writes many batches per
+commit. A batch is checked completely before it is kept, so a 202 means it will be stored.
+
+Crash safety: the events and the batch's outcome commit together in the main database; the inbox
+row is deleted after. A drain that dies between the two finds the outcome on its next run and only
+deletes the row, so nothing is stored twice (and event ids make a replay add nothing anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Row, Table, delete, insert, select
+from sqlalchemy.orm import Session
+
+from siyu.db import Database
+from siyu.errors import NotFound, SiyuError
+from siyu.events.models import EventInbox, IngestBatch
+from siyu.events.schemas import IngestBatchRead
+from siyu.events.service import store
+from siyu.events.validation import PreparedEvent
+from siyu.kit.time import utcnow
+from siyu.workspaces.models import Workspace
+
+log = logging.getLogger("siyu.events")
+
+PENDING, STORED, FAILED = "pending", "stored", "failed"
+# Events per drain transaction: amortises the commit; bounds how long the main write lock is held.
+DRAIN_EVENTS = 10_000
+POLL_SECONDS = 1.0
+_INBOX: Table = EventInbox.__table__  # type: ignore[assignment]
+
+_ready: set[int] = set()
+_ready_lock = threading.Lock()
+
+
+def inbox_engine(db: Database) -> Engine:
+    """Where received batches wait: on SQLite a file beside the main one (made on first use)."""
+    engine = db.sibling("inbox")
+    if engine is not db.engine and id(engine) not in _ready:
+        with _ready_lock:
+            _INBOX.create(engine, checkfirst=True)
+            _ready.add(id(engine))
+    return engine
+
+
+def _reader(engine: Engine) -> Engine:
+    # Reads of the inbox must not take SQLite's write lock from senders.
+    return engine.execution_options(sqlite_begin="DEFERRED")
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    batch_id: str
+    event_count: int
+    received_at: dt.datetime
+
+
+def accept(db: Database, workspace_id: int, items: Sequence[PreparedEvent], *, received_at: dt.datetime) -> Received:
+    """Keeps a checked batch; durable when this returns."""
+    received = new_received(len(items), received_at)
+    with inbox_engine(db).begin() as conn:
+        conn.execute(
+            insert(_INBOX).values(
+                batch_id=received.batch_id,
+                workspace_id=workspace_id,
+                received_at=received_at,
+                event_count=len(items),
+                payload=orjson.dumps(items),  # dataclasses and aware datetimes, natively
+            )
+        )
+    return received
+
+
+def _decode(payload: bytes) -> list[PreparedEvent]:
+    return [
+        PreparedEvent(
+            e["event_id"],
+            e["type"],
+            dt.datetime.fromisoformat(e["occurred_at"]),
+            e["properties"],
+            [(kind, value) for kind, value in e["pairs"]],
+            e["contact_id"],
+        )
+        for e in orjson.loads(payload)
+    ]
+
+
+def drain_step(db: Database, *, max_events: int = DRAIN_EVENTS) -> int:
+    """Stores the oldest waiting batches of one workspace in one transaction; how many events it took."""
+    engine = inbox_engine(db)
+    with _reader(engine).connect() as conn:
+        heads = conn.execute(
+            select(_INBOX.c.id, _INBOX.c.workspace_id, _INBOX.c.event_count).order_by(_INBOX.c.id).limit(500)
+        ).all()
+    for workspace_id in dict.fromkeys(h.workspace_id for h in heads):
+        chosen: list[int] = []
+        events = 0
+        for head in heads:
+            if head.workspace_id == workspace_id and (not chosen or events + head.event_count <= max_events):
+                chosen.append(head.id)
+                events += head.event_count
+        done = _store_batches(db, engine, workspace_id, chosen)
+        if done is not None:
+            return done
+    return 0  # nothing waiting, or every waiting workspace is being drained by another worker
+
+
+def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: list[int]) -> int | None:
+    with _reader(engine).connect() as conn:
+        rows = conn.execute(select(_INBOX).where(_INBOX.c.id.in_(inbox_ids)).order_by(_INBOX.c.id)).all()
+    if not rows:
+        return 0
+    with db.transaction() as session:
+        locked = session.scalar(
+            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(skip_locked=True)
+        )
+        if locked is None:
+            if session.get(Workspace, workspace_id) is not None:
+                return None  # another worker is storing this workspace's batches
+            log.warning("workspace %s is gone: dropping %s received batches", workspace_id, len(rows))
+        else:
+            _store_rows(session, workspace_id, rows)
+    with engine.begin() as conn:
+        conn.execute(delete(_INBOX).where(_INBOX.c.id.in_([row.id for row in rows])))
+    return sum(int(row.event_count) for row in rows)
+
+
+def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]]) -> None:
+    ids = [row.batch_id for row in rows]
+    done = set(session.scalars(select(IngestBatch.batch_id).where(IngestBatch.batch_id.in_(ids))))
+    now = utcnow()
+    outcomes: list[dict[str, Any]] = []
+    for row in rows:
+        if row.batch_id in done:
+            continue  # stored by a drain that died before it could delete the inbox row
+        outcome: dict[str, Any] = {
+            "workspace_id": workspace_id,
+            "batch_id": row.batch_id,
+            "event_count": row.event_count,
+            "received_at": row.received_at,
+            "stored_at": now,
+        }
+        try:
+            with session.begin_nested():
+                result = store(session, workspace_id, _decode(row.payload), now=row.received_at)
+        except SiyuError as exc:
+            # e.g. a contact id that was deleted after the batch was received: the batch stores nothing.
+            outcome |= {"status": FAILED, "error": exc.message}
+        else:
+            outcome |= {"status": STORED, **result.model_dump()}
+        outcomes.append(outcome)
+    if outcomes:
+        session.execute(insert(IngestBatch), outcomes)
+
+
+def drain(db: Database) -> int:
+    """Stores everything waiting (tests, the CLI, benchmarks); workers do this continuously."""
+    total = 0
+    while done := drain_step(db):
+        total += done
+    return total
+
+
+def drain_for(db: Database, seconds: float = POLL_SECONDS) -> int:
+    """The worker's poller: drains for up to `seconds`, then lets the other pollers run."""
+    deadline = time.monotonic() + seconds
+    total = 0
+    while time.monotonic() < deadline and (done := drain_step(db)):
+        total += done
+    return total
+
+
+def record_stored(session: Session, workspace_id: int, received: Received, result: Any) -> IngestBatchRead:
+    """The outcome of a batch stored at once (`wait=true`), so it can be looked up like any other."""
+    batch = IngestBatch(
+        workspace_id=workspace_id,
+        batch_id=received.batch_id,
+        status=STORED,
+        event_count=received.event_count,
+        received_at=received.received_at,
+        stored_at=utcnow(),
+        **result.model_dump(),
+    )
+    session.add(batch)
+    session.flush()
+    return IngestBatchRead.model_validate(batch)
+
+
+def new_received(event_count: int, received_at: dt.datetime) -> Received:
+    return Received(uuid.uuid4().hex, event_count, received_at)
+
+
+def pending_read(received: Received) -> IngestBatchRead:
+    return IngestBatchRead(
+        batch_id=received.batch_id,
+        status=PENDING,
+        event_count=received.event_count,
+        received_at=received.received_at,
+    )
+
+
+def get_batch(db: Database, session: Session, workspace_id: int, batch_id: str) -> IngestBatchRead:
+    """A batch's state. The inbox is read first: a batch leaves it only after its outcome committed."""
+    with _reader(inbox_engine(db)).connect() as conn:
+        waiting = conn.execute(
+            select(_INBOX.c.event_count, _INBOX.c.received_at).where(
+                _INBOX.c.batch_id == batch_id, _INBOX.c.workspace_id == workspace_id
+            )
+        ).first()
+    if waiting is not None:
+        return pending_read(Received(batch_id, waiting.event_count, waiting.received_at))
+    batch = session.scalar(
+        select(IngestBatch).where(IngestBatch.workspace_id == workspace_id, IngestBatch.batch_id == batch_id)
+    )
+    if batch is None:
+        raise NotFound(f"no event batch {batch_id!r} in this workspace")
+    return IngestBatchRead.model_validate(batch)
+
+
+def prune_outcomes(session: Session, *, older_than: dt.timedelta) -> int:
+    """Outcomes are for senders checking on recent batches; the events themselves stay."""
+    result = session.execute(delete(IngestBatch).where(IngestBatch.received_at < utcnow() - older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
