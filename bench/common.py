@@ -216,7 +216,11 @@ class Server:
 
 @contextmanager
 def running_server(
-    database_path: Path, log_dir: Path, extra_env: dict[str, str] | None = None, workers: int = 1
+    database_path: Path,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    with_worker: bool = False,
 ) -> Iterator[Server]:
     """`siyu serve` (uvicorn, `workers` processes) on 127.0.0.1 and a free port, on the given SQLite file.
 
@@ -227,7 +231,7 @@ def running_server(
     env = {**os.environ, "SIYU_DATABASE_URL": sqlite_url(database_path), **(extra_env or {})}
     log_path = log_dir / f"server-{port}.log"
     command = [sys.executable, "-m", "siyu.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(workers)]
+    command += ["--workers", str(workers)] + (["--with-worker"] if with_worker else [])
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)

@@ -6,6 +6,11 @@
 Targets (from the issue): >= 50,000 events/s through the API, and >= 0.5 of the bare-SQLite ceiling.
 The server runs as its own process (`siyu serve`, uvicorn) with the default SIYU_SQLITE_SYNCHRONOUS=FULL,
 so every 2xx is a durable commit; the ceiling uses the same schema and PRAGMAs.
+
+The API keeps a checked batch in the inbox and answers 202; storing it as events (people resolved,
+numbered) is the drain's work. So the run also measures the drain, per batch beside the ceiling, and,
+with `siyu serve --with-worker` (the product's one-machine setup), how fast events are stored while
+senders keep sending: a sender rate the drain could not follow would only fill the inbox.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ from bench.common import (
     temp_dir,
 )
 from siyu.config import Settings
+from siyu.db import Database
+from siyu.events import inbox
+from siyu.kit.heap import settle_after_startup
 
 TARGET_EVENTS_PER_S = 50_000
 TARGET_CEILING_RATIO = 0.5
@@ -185,25 +193,36 @@ class BatchResult:
     accepted: int
     contacts_created: int
     first_seq: int | None
+    drain_seconds: float = 0.0
     ceiling_seconds: float = 0.0
 
 
-def post_batches(client: httpx.Client, bodies: list[bytes], phase: str, ceiling: Ceiling) -> list[BatchResult]:
-    """Each batch through the API, then (untimed copy, timed insert) the same rows into the ceiling.
+def post_batches(
+    client: httpx.Client, bodies: list[bytes], phase: str, ceiling: Ceiling, database: Database
+) -> list[BatchResult]:
+    """Each batch through the API (timed), then stored by the drain in this process (timed apart), then
+    the same rows into the ceiling (untimed copy, timed insert).
 
-    Interleaving batch by batch means the API and its ceiling meet the same machine noise.
+    Interleaving batch by batch means the API, the drain and the ceiling meet the same machine noise.
     """
     results = []
     for body in bodies:
         start = time.perf_counter()
         response = client.post("/api/v1/events", content=body)
         seconds = time.perf_counter() - start
-        if response.status_code != 200:
+        if response.status_code != 202:
             raise RuntimeError(f"POST /api/v1/events answered {response.status_code}: {response.text[:500]}")
-        data = response.json()
-        result = BatchResult(phase, seconds, data["accepted"], data["contacts_created"], data["first_seq"])
-        if data["first_seq"] is not None:
-            result.ceiling_seconds = ceiling.insert_batch(data["first_seq"], data["last_seq"])
+        start = time.perf_counter()
+        inbox.drain(database)
+        drain_seconds = time.perf_counter() - start
+        outcome = ceiling.outcome(response.json()["batch_id"])
+        if outcome["status"] != "stored":
+            raise RuntimeError(f"batch not stored: {outcome}")
+        result = BatchResult(
+            phase, seconds, outcome["accepted"], outcome["contacts_created"], outcome["first_seq"], drain_seconds
+        )
+        if outcome["first_seq"] is not None:
+            result.ceiling_seconds = ceiling.insert_batch(outcome["first_seq"], outcome["last_seq"])
         results.append(result)
     return results
 
@@ -213,17 +232,18 @@ def phase_line(label: str, results: list[BatchResult]) -> str:
         return f"  {label:<12} (none)"
     events = sum(r.accepted for r in results)
     api = Stats.of([r.seconds for r in results])
+    drain = Stats.of([r.drain_seconds for r in results])
     bare = Stats.of([r.ceiling_seconds for r in results])
-    pair = Stats.of([ratio(r.ceiling_seconds, r.seconds) for r in results])
     created = sum(r.contacts_created for r in results) / len(results)
     api_rate = rate(events, sum(r.seconds for r in results))
+    drain_rate = rate(events, sum(r.drain_seconds for r in results))
     bare_rate = rate(events, sum(r.ceiling_seconds for r in results))
     return (
         f"  {label:<12} {len(results):>4} batches  "
-        f"{api_rate:>8,.0f} ev/s p50 {api.p50 * 1e3:6.1f} ms p95 {api.p95 * 1e3:6.1f} ms | "
+        f"{api_rate:>8,.0f} ev/s p50 {api.p50 * 1e3:5.1f} ms p95 {api.p95 * 1e3:5.1f} ms | "
+        f"{drain_rate:>8,.0f} ev/s p50 {drain.p50 * 1e3:5.1f} ms | "
         f"{bare_rate:>8,.0f} ev/s p50 {bare.p50 * 1e3:5.1f} ms p95 {bare.p95 * 1e3:5.1f} ms | "
-        f"{ratio(api_rate, bare_rate):.3f} (per-batch median {pair.p50:.3f}); "
-        f"{created:,.0f} new contacts/batch"
+        f"{ratio(api_rate, bare_rate):.3f}; {created:,.0f} new contacts/batch"
     )
 
 
@@ -264,6 +284,17 @@ class Ceiling:
             self.conn.execute("COMMIT")
             self.copied_contacts = rows[-1][columns.index("id")]
 
+    def outcome(self, batch_id: str) -> dict[str, Any]:
+        cursor = self.source.execute(
+            "SELECT status, accepted, contacts_created, first_seq, last_seq, error FROM ingest_batch "
+            "WHERE batch_id = ?",
+            (batch_id,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise RuntimeError(f"batch {batch_id} has no outcome after the drain")
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
     def insert_batch(self, first_seq: int, last_seq: int) -> float:
         self._copy_new_contacts()
         rows = self.source.execute(
@@ -291,51 +322,59 @@ class Ceiling:
 @dataclass
 class StageTimes:
     parse: list[float] = field(default_factory=list)
-    ingest: list[float] = field(default_factory=list)
-    commit: list[float] = field(default_factory=list)
+    prepare: list[float] = field(default_factory=list)
+    accept: list[float] = field(default_factory=list)
 
     def total(self) -> list[float]:
-        return [a + b + c for a, b, c in zip(self.parse, self.ingest, self.commit, strict=True)]
+        return [a + b + c for a, b, c in zip(self.parse, self.prepare, self.accept, strict=True)]
+
+    def part(self, start: int, stop: int | None = None) -> StageTimes:
+        return StageTimes(self.parse[start:stop], self.prepare[start:stop], self.accept[start:stop])
 
 
 def in_process(
-    path: Path, bodies: Sequence[bytes], profiled: Sequence[bytes] = (), profiler: cProfile.Profile | None = None
+    path: Path,
+    bodies: Sequence[bytes],
+    profiled: Sequence[bytes] = (),
+    api_profile: cProfile.Profile | None = None,
+    drain_profile: cProfile.Profile | None = None,
 ) -> StageTimes:
-    """parse_batch + ingest + commit, as the endpoint runs them, without HTTP, on a fresh database.
-
-    `bodies` are timed stage by stage; then `profiled` run under the profiler (their times are not kept).
-    """
-    from siyu.db import Database
+    """parse_batch + prepare + accept (the inbox commit), as the endpoint runs them, without HTTP, on a
+    fresh database; each batch drained after (untimed). Then `profiled` run under the profilers: the
+    API's part in one, the drain's (one batch per transaction) in the other."""
     from siyu.events import service
 
     settings = bench_settings()
     engine = migrated_engine(path, settings)
     workspace_id, _ = create_workspace_and_key(engine)
-    database = Database(engine)
+    database = Database(engine, settings)
+    tz = SHANGHAI
     times = StageTimes()
+
+    def receive(body: bytes) -> None:
+        batch = service.parse_batch(body, max_events=settings.events_max_batch)
+        now = dt.datetime.now(dt.UTC)
+        items = service.prepare(batch, tz=tz, region=settings.default_phone_region, now=now)
+        inbox.accept(database, workspace_id, items, received_at=now)
+
     try:
         for body in bodies:
             t0 = time.perf_counter()
             batch = service.parse_batch(body, max_events=settings.events_max_batch)
             t1 = time.perf_counter()
-            session = database.session()
-            try:
-                service.ingest(session, workspace_id, batch, region=settings.default_phone_region)
-                t2 = time.perf_counter()
-                session.commit()
-                t3 = time.perf_counter()
-            finally:
-                session.close()
+            now = dt.datetime.now(dt.UTC)
+            items = service.prepare(batch, tz=tz, region=settings.default_phone_region, now=now)
+            t2 = time.perf_counter()
+            inbox.accept(database, workspace_id, items, received_at=now)
+            t3 = time.perf_counter()
             times.parse.append(t1 - t0)
-            times.ingest.append(t2 - t1)
-            times.commit.append(t3 - t2)
+            times.prepare.append(t2 - t1)
+            times.accept.append(t3 - t2)
+            inbox.drain(database)
         for body in profiled:
-            assert profiler is not None
-            profiler.enable()
-            batch = service.parse_batch(body, max_events=settings.events_max_batch)
-            with database.transaction() as session:
-                service.ingest(session, workspace_id, batch, region=settings.default_phone_region)
-            profiler.disable()
+            assert api_profile is not None and drain_profile is not None
+            api_profile.runcall(receive, body)
+            drain_profile.runcall(inbox.drain, database)
     finally:
         database.dispose()
     return times
@@ -347,7 +386,7 @@ def stage_lines(label: str, times: StageTimes, batch_size: int) -> list[str]:
         f"  {label}: {len(times.parse)} batches, {rate(batch_size, total.p50):,.0f} events/s at the median "
         f"(p50 {total.p50 * 1e3:.1f} ms per batch)"
     ]
-    for name, values in (("parse_batch", times.parse), ("ingest", times.ingest), ("commit", times.commit)):
+    for name, values in (("parse_batch", times.parse), ("prepare", times.prepare), ("accept", times.accept)):
         stats = Stats.of(values)
         out.append(
             f"    {name:<12} p50 {stats.p50 * 1e3:7.2f} ms  p95 {stats.p95 * 1e3:7.2f} ms  "
@@ -356,11 +395,136 @@ def stage_lines(label: str, times: StageTimes, batch_size: int) -> list[str]:
     return out
 
 
+# --- senders and the worker at once ------------------------------------------------------------------
+
+
+@dataclass
+class EndToEnd:
+    label: str
+    events: int
+    sending_seconds: float  # first request sent -> last answer
+    stored_seconds: float  # first request sent -> last event stored
+    deepest_inbox: int  # batches waiting, at most, seen while sending
+
+    @property
+    def sent_rate(self) -> float:
+        return rate(self.events, self.sending_seconds)
+
+    @property
+    def stored_rate(self) -> float:
+        return rate(self.events, self.stored_seconds)
+
+    def line(self, ceiling_rate: float) -> str:
+        return (
+            f"  {self.label}: answered {self.sent_rate:,.0f} events/s; all stored after {self.stored_seconds:.2f}s = "
+            f"{self.stored_rate:,.0f} events/s stored ({ratio(self.stored_rate, ceiling_rate):.3f} of the ceiling); "
+            f"inbox at most {self.deepest_inbox} batches deep"
+        )
+
+
+def end_to_end(
+    stream: Stream, *, label: str, db_path: Path, tmp: Path, settings: Settings, clients: int, server_workers: int
+) -> EndToEnd:
+    """`siyu serve --with-worker`: the senders post the steady batches while the worker stores them; the
+    clock stops when the last event is stored. Warm-up and first-sight batches go first, untimed."""
+    engine = migrated_engine(db_path, settings)
+    _, key = create_workspace_and_key(engine)
+    engine.dispose()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    watch = sqlite3.connect(db_path, isolation_level=None)
+    inbox_watch = sqlite3.connect(db_path.with_name(f"{db_path.stem}-inbox{db_path.suffix}"), isolation_level=None)
+
+    def outcomes() -> int:
+        return int(watch.execute("SELECT count(*) FROM ingest_batch").fetchone()[0])
+
+    def wait_stored(count: int, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while outcomes() < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {outcomes()} of {count} batches stored after {timeout:.0f}s")
+            time.sleep(0.005)
+
+    try:
+        with running_server(db_path, tmp, workers=server_workers, with_worker=True) as server:
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=120.0) as client:
+                for body in stream.warmup + stream.first_sight:
+                    client.post("/api/v1/events", content=body).raise_for_status()
+            before = len(stream.warmup) + len(stream.first_sight)
+            wait_stored(before)
+            queue = list(reversed(stream.steady))
+            lock = threading.Lock()
+            deepest = 0
+
+            def send() -> None:
+                nonlocal deepest
+                with httpx.Client(base_url=server.base_url, headers=headers, timeout=120.0) as own:
+                    while True:
+                        with lock:
+                            if not queue:
+                                return
+                            body = queue.pop()
+                        own.post("/api/v1/events", content=body).raise_for_status()
+
+            started = time.perf_counter()
+            threads = [threading.Thread(target=send) for _ in range(clients)]
+            for thread in threads:
+                thread.start()
+            while any(thread.is_alive() for thread in threads):
+                depth = int(inbox_watch.execute("SELECT count(*) FROM event_inbox").fetchone()[0])
+                deepest = max(deepest, depth)
+                time.sleep(0.02)
+            for thread in threads:
+                thread.join()
+            sent = time.perf_counter() - started
+            wait_stored(before + len(stream.steady))
+            stored = time.perf_counter() - started
+            events = int(watch.execute("SELECT count(*) FROM event").fetchone()[0])
+    finally:
+        watch.close()
+        inbox_watch.close()
+    expected = (len(stream.warmup) + len(stream.first_sight) + len(stream.steady)) * BATCH_EVENTS_OF(stream)
+    if events != expected:
+        raise RuntimeError(f"{events} events stored, expected {expected}")
+    return EndToEnd(label, len(stream.steady) * BATCH_EVENTS_OF(stream), sent, stored, deepest)
+
+
+def drain_capacity(stream: Stream, db_path: Path, settings: Settings) -> tuple[int, float]:
+    """The steady batches received while no worker runs, then stored by one drain: (events, seconds)."""
+    from siyu.events import service
+
+    engine = migrated_engine(db_path, settings)
+    workspace_id, _ = create_workspace_and_key(engine)
+    database = Database(engine, settings)
+
+    def receive(body: bytes) -> None:
+        now = dt.datetime.now(dt.UTC)
+        batch = service.parse_batch(body, max_events=settings.events_max_batch)
+        items = service.prepare(batch, tz=SHANGHAI, region=settings.default_phone_region, now=now)
+        inbox.accept(database, workspace_id, items, received_at=now)
+
+    try:
+        for body in stream.warmup + stream.first_sight:
+            receive(body)
+        inbox.drain(database)
+        for body in stream.steady:
+            receive(body)
+        start = time.perf_counter()
+        events = inbox.drain(database)
+        return events, time.perf_counter() - start
+    finally:
+        database.dispose()
+
+
+def BATCH_EVENTS_OF(stream: Stream) -> int:
+    return stream.events // max(1, len(stream.first_sight) + len(stream.steady))
+
+
 # --- the benchmark -----------------------------------------------------------------------------------
 
 
 def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
     config = QUICK if quick else FULL
+    settle_after_startup()  # as `siyu worker` does: this process drains in phase one
     settings = bench_settings()
     banner("bench.ingest: POST /api/v1/events (HTTP, uvicorn, SQLite) vs bare sqlite3 executemany")
     print(
@@ -384,11 +548,13 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
         api_db = tmp / "api.db"
         engine = migrated_engine(api_db, settings)
         _, key = create_workspace_and_key(engine)
-        engine.dispose()
+        database = Database(engine, settings)
 
-        section("HTTP API (one client, sequential, keep-alive) and, after each batch, its ceiling")
+        section("HTTP API (one client, sequential, keep-alive); after each batch the drain, then the ceiling")
         print(
-            "  ceiling: the same rows the API stored, into a fresh migrated database with bare sqlite3:\n"
+            "  API: POST answered 202 once the checked batch is committed in the inbox (SIYU_SQLITE_SYNCHRONOUS)\n"
+            "  drain: that batch stored as events (people resolved, numbered, its outcome) and committed\n"
+            "  ceiling: the same event rows into a fresh migrated database with bare sqlite3:\n"
             "  BEGIN IMMEDIATE; executemany(INSERT INTO event ...); COMMIT -- one per batch, same PRAGMAs"
         )
         ceiling = Ceiling(api_db, tmp / "ceiling.db")
@@ -401,51 +567,69 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
                     timeout=120.0,
                 ) as client,
             ):
-                post_batches(client, stream.warmup, "warm-up", ceiling)
-                first = post_batches(client, stream.first_sight, "first-sight", ceiling)
-                steady = post_batches(client, stream.steady, "steady", ceiling)
+                post_batches(client, stream.warmup, "warm-up", ceiling, database)
+                first = post_batches(client, stream.first_sight, "first-sight", ceiling, database)
+                steady = post_batches(client, stream.steady, "steady", ceiling, database)
         finally:
             ceiling.close()
+            database.dispose()
         measured = first + steady
         accepted = sum(r.accepted for r in measured)
         if accepted != stream.events:
             raise RuntimeError(f"the API accepted {accepted} of {stream.events} events")
         api_seconds = sum(r.seconds for r in measured)
+        drain_seconds = sum(r.drain_seconds for r in measured)
         ceiling_seconds = sum(r.ceiling_seconds for r in measured)
         api_rate = rate(accepted, api_seconds)
         ceiling_rate = rate(accepted, ceiling_seconds)
         overall_ratio = ratio(api_rate, ceiling_rate)
-        print("\n  per phase: API events/s, per-batch p50/p95 | ceiling events/s, p50/p95 | ratio API/ceiling")
+        print(
+            "\n  per phase: API events/s, per-batch p50/p95 | drain events/s, p50 (one batch per transaction) | "
+            "ceiling events/s, p50/p95 | ratio API/ceiling"
+        )
         for label, results in (("first-sight", first), ("steady", steady), ("all", measured)):
             print(phase_line(label, results))
         print(
             f"\n  overall: API {api_rate:,.0f} events/s ({accepted:,} events in {api_seconds:.2f}s of requests), "
-            f"ceiling {ceiling_rate:,.0f} events/s: ratio {overall_ratio:.3f}"
+            f"ceiling {ceiling_rate:,.0f} events/s: ratio {overall_ratio:.3f}; "
+            f"drain {rate(accepted, drain_seconds):,.0f} events/s one batch at a time"
         )
 
-        concurrent_rate = concurrent_phase(
-            stream, key_db=tmp / "concurrent.db", tmp=tmp, settings=settings, batch_size=config.batch_size
-        )
+        section("storing: the drain on its own, then senders and the worker at once")
         steady_ceiling = rate(sum(r.accepted for r in steady), sum(r.ceiling_seconds for r in steady))
-        concurrent_ratio = ratio(concurrent_rate, steady_ceiling)
+        capacity = drain_capacity(stream, tmp / "capacity.db", settings)
         print(
-            f"  steady batches: {concurrent_rate:,.0f} events/s through the API, ceiling {steady_ceiling:,.0f} "
-            f"events/s: ratio {concurrent_ratio:.3f}"
+            f"  the drain alone: {capacity[0]:,} waiting events stored in {capacity[1]:.2f}s = "
+            f"{rate(*capacity):,.0f} events/s ({inbox.DRAIN_EVENTS:,} per transaction; "
+            f"{ratio(rate(*capacity), steady_ceiling):.3f} of the steady ceiling, {steady_ceiling:,.0f} events/s)"
         )
+        runs = [
+            end_to_end(
+                stream,
+                label="1 client, `siyu serve --with-worker` (the worker runs the user-model pipeline too)",
+                db_path=tmp / "e2e1.db",
+                tmp=tmp,
+                settings=settings,
+                clients=1,
+                server_workers=1,
+            ),
+        ]
+        for result in runs:
+            print(result.line(steady_ceiling))
 
         if profile:
-            section("in process: parse_batch + ingest + commit, same batches, no HTTP (fresh database)")
+            section("in process: parse_batch + prepare + accept, same batches, no HTTP (fresh database)")
             count = min(config.profile_batches, len(stream.steady) // 2)
-            profiler = cProfile.Profile()
+            api_profile, drain_profile = cProfile.Profile(), cProfile.Profile()
             staged = in_process(
                 tmp / "inproc.db",
                 stream.first_sight + stream.steady[:count],
                 profiled=stream.steady[count : 2 * count],
-                profiler=profiler,
+                api_profile=api_profile,
+                drain_profile=drain_profile,
             )
             head = len(stream.first_sight)
-            first_times = StageTimes(staged.parse[:head], staged.ingest[:head], staged.commit[:head])
-            steady_times = StageTimes(staged.parse[head:], staged.ingest[head:], staged.commit[head:])
+            first_times, steady_times = staged.part(0, head), staged.part(head)
             for line in stage_lines("first-sight", first_times, config.batch_size):
                 print(line)
             for line in stage_lines("steady", steady_times, config.batch_size):
@@ -458,13 +642,13 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
                     f"difference {(api_p50 - service_p50) * 1e3:+.0f} ms "
                     "(HTTP + uvicorn + FastAPI; measured at different moments, so indicative only)"
                 )
-
-            section(f"cProfile of {count} further steady batches in process (parse_batch + ingest + commit)")
-            stats = pstats.Stats(profiler)
-            print("top 15 by cumulative time:")
-            print(profile_text(stats, "cumulative", 15))
-            print("\ntop 15 by own time (tottime):")
-            print(profile_text(stats, "tottime", 15))
+            for title, profiler in (("the API's part", api_profile), ("the drain", drain_profile)):
+                section(f"cProfile of {count} further steady batches in process: {title}")
+                stats = pstats.Stats(profiler)
+                print("top 12 by cumulative time:")
+                print(profile_text(stats, "cumulative", 12))
+                print("\ntop 12 by own time (tottime):")
+                print(profile_text(stats, "tottime", 12))
 
     verdicts = [
         Verdict(
@@ -479,54 +663,15 @@ def run(quick: bool = False, profile: bool = True) -> list[Verdict]:
             f"{overall_ratio:.3f}",
             overall_ratio >= TARGET_CEILING_RATIO,
         ),
+        Verdict(
+            "ingest",
+            f">= {TARGET_EVENTS_PER_S:,} events/s stored by the drain (what the API receives must be stored)",
+            f"{rate(*capacity):,.0f} events/s",
+            rate(*capacity) >= TARGET_EVENTS_PER_S,
+        ),
     ]
     print_verdicts(verdicts, "bench.ingest targets")
     return verdicts
-
-
-CONCURRENT_CLIENTS = 2
-CONCURRENT_WORKERS = 2
-
-
-def concurrent_phase(stream: Stream, *, key_db: Path, tmp: Path, settings: Settings, batch_size: int) -> float:
-    """Integrators send in parallel: the same steady batches from several clients to several server
-    processes. Checking a batch needs no lock, so processes overlap; only storing is one at a time."""
-    section(f"{CONCURRENT_CLIENTS} clients, `siyu serve --workers {CONCURRENT_WORKERS}` (fresh database, same stream)")
-    engine = migrated_engine(key_db, settings)
-    _, key = create_workspace_and_key(engine)
-    engine.dispose()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    with running_server(key_db, tmp, workers=CONCURRENT_WORKERS) as server:
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=120.0) as client:
-            for body in stream.warmup + stream.first_sight:
-                client.post("/api/v1/events", content=body).raise_for_status()
-        queue = list(stream.steady)
-        lock = threading.Lock()
-        accepted = 0
-
-        def send() -> None:
-            nonlocal accepted
-            with httpx.Client(base_url=server.base_url, headers=headers, timeout=120.0) as own:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        body = queue.pop()
-                    response = own.post("/api/v1/events", content=body)
-                    response.raise_for_status()
-                    with lock:
-                        accepted += int(response.json()["accepted"])
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=send) for _ in range(CONCURRENT_CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-    if accepted != len(stream.steady) * batch_size:
-        raise RuntimeError(f"concurrent phase accepted {accepted} events")
-    return rate(accepted, elapsed)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -70,3 +70,67 @@ def test_mistakes_exit_1_with_the_reason(db, database_url) -> None:
     assert short.returncode == 1 and "password" in short.stderr
     scope = siyu(database_url, "apikey", "create", "--workspace", "1", "--scope", "everything")
     assert scope.returncode == 1 and "unknown scope" in scope.stderr
+
+
+def test_serve_with_worker_stores_sent_events_and_stops_its_worker(tenant, db, database_url) -> None:
+    """`make run`'s server: a batch answered 202 is stored by the child worker, which exits with serve."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SIYU_DATABASE_URL": database_url, "SIYU_SQLITE_SYNCHRONOUS": "NORMAL"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port), "--with-worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        headers = {"Authorization": f"Bearer {tenant.key}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.1)
+            event = {"id": "cli-1", "type": "content.viewed", "contact": {"phone": "13900139000"}}
+            sent = client.post("/api/v1/events", json={"events": [event]})
+            assert sent.status_code == 202, sent.text
+            batch_id = sent.json()["batch_id"]
+            while (batch := client.get(f"/api/v1/events/batches/{batch_id}").json())["status"] == "pending":
+                assert time.monotonic() < deadline + 30, "the worker did not store the batch"
+                time.sleep(0.1)
+            assert batch["status"] == "stored" and batch["accepted"] == 1 and batch["contacts_created"] == 1
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert len(children) == 1, children  # the worker
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    worker_pid = int(children[0])
+    deadline = time.monotonic() + 30
+    while _alive(worker_pid):
+        assert time.monotonic() < deadline, "the worker outlived serve"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

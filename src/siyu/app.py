@@ -24,6 +24,7 @@ from siyu.console.router import console_router
 from siyu.db import Database, create_db_engine
 from siyu.errors import Conflict, SiyuError
 from siyu.jobs.worker import load_job_modules
+from siyu.kit.heap import settle_after_startup
 from siyu.wecom.service import use_settings as use_wecom_settings
 
 log = logging.getLogger("siyu")
@@ -85,10 +86,12 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     owns_database = database is None
-    database = database or Database(create_db_engine(settings.database_url, settings))
+    database = database or Database(create_db_engine(settings.database_url, settings), settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if owns_database:  # a server process (uvicorn's factory call), not a test's app
+            settle_after_startup()
         yield
         if owns_database:
             database.dispose()

@@ -43,7 +43,7 @@ def unit_of_work() -> Iterator[Session]:
     from siyu.db import Database, create_db_engine
 
     settings = get_settings()
-    database = Database(create_db_engine(settings.database_url, settings))
+    database = Database(create_db_engine(settings.database_url, settings), settings)
     try:
         with database.transaction() as session:
             yield session
@@ -71,6 +71,18 @@ def migrate() -> None:
     console.print(f"database is up to date: {engine.url.render_as_string(hide_password=True)}")
 
 
+def _die_with_parent() -> None:
+    """In the worker child of `serve --with-worker`: SIGTERM when serve exits, however it exits (uvicorn
+    ends its process on a signal without running our finally blocks). Linux; elsewhere a no-op."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default SIYU_HOST)")] = None,
@@ -93,7 +105,11 @@ def serve(
 
     settings = get_settings()
     # Its own process, not a thread: the worker's CPU work then never slows the API's answers.
-    child = subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"]) if with_worker else None
+    child = (
+        subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"], preexec_fn=_die_with_parent)
+        if with_worker
+        else None
+    )
     try:
         uvicorn.run(
             "siyu.app:create_app",
@@ -121,11 +137,14 @@ def worker(
     import logging
 
     from siyu.db import Database, create_db_engine
-    from siyu.jobs.worker import run_worker
+    from siyu.jobs.worker import load_job_modules, run_worker
+    from siyu.kit.heap import settle_after_startup
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    database = Database(create_db_engine(settings.database_url, settings))
+    database = Database(create_db_engine(settings.database_url, settings), settings)
+    load_job_modules(settings)
+    settle_after_startup()
     try:
         count = run_worker(database, concurrency=concurrency, once=once, settings=settings)
     finally:
@@ -154,7 +173,7 @@ def usermodel_run() -> None:
     from siyu.usermodel.pipeline import catch_up
 
     settings = get_settings()
-    database = Database(create_db_engine(settings.database_url, settings))
+    database = Database(create_db_engine(settings.database_url, settings), settings)
     try:
         done = catch_up(database)
     finally:
@@ -401,7 +420,7 @@ def demo(
             err.print(f"[red]error:[/red] {'.'.join(str(p) for p in e['loc'])}: {e['msg']}")
         raise typer.Exit(1) from None
     settings = get_settings()
-    database = Database(create_db_engine(settings.database_url, settings))
+    database = Database(create_db_engine(settings.database_url, settings), settings)
     try:
         with database.transaction() as session:
             interrupted = find_demo(session, building_name(workspace_name))

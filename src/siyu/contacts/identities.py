@@ -103,5 +103,7 @@ def _normalize(identity_type: str, value: str | int, region: str) -> str:
         raise IdentityError("identity value must not be empty")
     if len(text) > MAX_VALUE_LENGTH:
         raise IdentityError(f"identity value is longer than {MAX_VALUE_LENGTH} characters")
+    if "\x00" in text:
+        raise IdentityError("identity value must not contain a NUL character (\\u0000)")
     normaliser = _NORMALISERS.get(identity_type)
     return normaliser(text, region) if normaliser else text

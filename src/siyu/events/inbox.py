@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, Row, Table, delete, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.db import Database
@@ -113,9 +114,12 @@ def drain_step(db: Database, *, max_events: int = DRAIN_EVENTS) -> int:
         chosen: list[int] = []
         events = 0
         for head in heads:
-            if head.workspace_id == workspace_id and (not chosen or events + head.event_count <= max_events):
-                chosen.append(head.id)
-                events += head.event_count
+            if head.workspace_id != workspace_id:
+                continue
+            if chosen and events + head.event_count > max_events:
+                break  # the rest waits for the next transaction: a later batch never goes first
+            chosen.append(head.id)
+            events += head.event_count
         done = _store_batches(db, engine, workspace_id, chosen)
         if done is not None:
             return done
@@ -126,7 +130,7 @@ def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: l
     with _reader(engine).connect() as conn:
         rows = conn.execute(select(_INBOX).where(_INBOX.c.id.in_(inbox_ids)).order_by(_INBOX.c.id)).all()
     if not rows:
-        return 0
+        return None  # another worker stored them meanwhile: look at the next workspace
     with db.transaction() as session:
         locked = session.scalar(
             select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(skip_locked=True)
@@ -163,6 +167,11 @@ def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]]) -
         except SiyuError as exc:
             # e.g. a contact id that was deleted after the batch was received: the batch stores nothing.
             outcome |= {"status": FAILED, "error": exc.message}
+        except (DataError, IntegrityError) as exc:
+            # A value the database refuses must not hold up every batch behind it; a lost connection
+            # (OperationalError) is not the batch's fault and is retried with the whole step.
+            log.warning("batch %s refused by the database: %s", row.batch_id, exc.orig)
+            outcome |= {"status": FAILED, "error": f"the database refused the batch: {exc.orig}"[:2000]}
         else:
             outcome |= {"status": STORED, **result.model_dump()}
         outcomes.append(outcome)

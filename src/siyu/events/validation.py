@@ -117,6 +117,8 @@ def prepare(events: list[Any], *, tz: ZoneInfo, region: str, now: dt.datetime) -
         event_id = event.get("id")
         if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_ID_LENGTH:
             bad(index, "id", f"is required: your unique id for the event, a string of 1-{MAX_ID_LENGTH} characters")
+        elif "\x00" in event_id:
+            bad(index, "id", "must not contain a NUL character (\\u0000)")
         elif event_id in seen_ids:
             bad(index, "id", f"repeats the id of events[{seen_ids[event_id]}] in this batch")
         else:
