@@ -74,13 +74,12 @@ def migrate() -> None:
 def _die_with_parent() -> None:
     """In the worker child of `serve --with-worker`: SIGTERM when serve exits, however it exits (uvicorn
     ends its process on a signal without running our finally blocks). Linux; elsewhere a no-op."""
+    import contextlib
     import ctypes
     import signal
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 @app.command()
@@ -105,8 +104,9 @@ def serve(
 
     settings = get_settings()
     # Its own process, not a thread: the worker's CPU work then never slows the API's answers.
+    # preexec_fn is safe here: no other thread has started yet.
     child = (
-        subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"], preexec_fn=_die_with_parent)
+        subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"], preexec_fn=_die_with_parent)  # noqa: PLW1509
         if with_worker
         else None
     )
