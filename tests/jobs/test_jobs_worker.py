@@ -315,3 +315,46 @@ def test_sigterm_lets_a_real_worker_finish_its_job_then_exit(
     assert states[job.id].status == JobStatus.succeeded  # finished, not abandoned
     assert states[later.id].status == JobStatus.queued  # not started after the signal
     assert effects(db) == [(job.id, "graceful", 1)]
+
+
+def test_a_poller_with_its_own_thread_keeps_going_while_the_others_take_long_turns(
+    db: Database, registry: Registry, settings: Settings
+) -> None:
+    """Received events must not wait behind a long pipeline turn: an own-thread poller runs beside it."""
+    slow_turn_started, slow_turn_may_end = threading.Event(), threading.Event()
+    fast_runs: list[str] = []
+
+    def slow(_: Database) -> int:
+        slow_turn_started.set()
+        slow_turn_may_end.wait(10)
+        return 0
+
+    def fast(_: Database) -> int:
+        fast_runs.append(threading.current_thread().name)
+        return 0
+
+    registry.add_poller("t.slow", slow)
+    registry.add_poller("t.fast", fast, own_thread=True)
+    assert [name for name, _ in registry.pollers(own_thread=True)] == ["t.fast"]
+    assert [name for name, _ in registry.pollers(own_thread=False)] == ["t.slow"]
+
+    worker = Worker(db, worker_id="own", settings=worker_settings(settings), registry=registry)
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    try:
+        assert slow_turn_started.wait(10)
+        deadline = time.monotonic() + 10
+        while len(fast_runs) < 3:  # several naps of OWN_THREAD_IDLE_SECONDS while the slow turn lasts
+            assert time.monotonic() < deadline, fast_runs
+            time.sleep(0.01)
+        assert set(fast_runs) == {"siyu-poller-t.fast"}
+    finally:
+        slow_turn_may_end.set()
+        worker.stop()
+        runner.join(10)
+    assert not runner.is_alive()
+
+    # A worker run once (tests, `siyu worker --once`) runs every poller in turn, own-thread ones too.
+    fast_runs.clear()
+    Worker(db, worker_id="once", settings=worker_settings(settings), registry=registry).run(once=True)
+    assert fast_runs == [threading.current_thread().name]

@@ -15,7 +15,7 @@ from siyu.jobs.registry import cron, poller
 KEEP_OUTCOMES = dt.timedelta(days=30)
 
 
-@poller("events.inbox")
+@poller("events.inbox", own_thread=True)
 def store_received_batches(db: Database) -> int:
     return inbox.drain_for(db)
 

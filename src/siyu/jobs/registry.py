@@ -154,6 +154,7 @@ class Registry:
         self._handlers: dict[str, HandlerSpec] = {}
         self._schedules: dict[str, CronSchedule] = {}
         self._pollers: dict[str, Poller] = {}
+        self._own_thread: set[str] = set()
 
     def add_handler(
         self,
@@ -195,15 +196,25 @@ class Registry:
         self._schedules[name] = schedule
         return schedule
 
-    def add_poller(self, name: str, func: Poller) -> None:
-        """Stream consumers that must keep up within seconds (a job per event would be too slow)."""
+    def add_poller(self, name: str, func: Poller, *, own_thread: bool = False) -> None:
+        """Stream consumers that must keep up within seconds (a job per event would be too slow).
+
+        `own_thread`: a long-running worker gives the poller a thread of its own, so that it is not
+        held up while the others run long turns (received events wait behind a pipeline pass)."""
         existing = self._pollers.get(name)
         if existing is not None and not _same_function(existing, func):  # type: ignore[arg-type]
             raise JobRegistryError(f"poller {name!r} is already registered by {existing.__module__}")
         self._pollers[name] = func
+        if own_thread:
+            self._own_thread.add(name)
 
-    def pollers(self) -> list[tuple[str, Poller]]:
-        return sorted(self._pollers.items())
+    def pollers(self, *, own_thread: bool | None = None) -> list[tuple[str, Poller]]:
+        """All pollers by name, or only those with (own_thread=True) or without a thread of their own."""
+        return sorted(
+            (name, func)
+            for name, func in self._pollers.items()
+            if own_thread is None or (name in self._own_thread) == own_thread
+        )
 
     def get(self, name: str) -> HandlerSpec:
         try:
@@ -277,15 +288,16 @@ def cron(
     return decorate
 
 
-def poller(name: str, *, registry: Registry = registry) -> Callable[[Poller], Poller]:
-    """Register `def poll(db) -> int`, run by every worker on each turn of its loop; returns work done.
+def poller(name: str, *, own_thread: bool = False, registry: Registry = registry) -> Callable[[Poller], Poller]:
+    """Register `def poll(db) -> int`, run by every worker on each turn of its loop (or, with
+    own_thread, in a loop of its own); returns work done.
 
     A poller must be safe to run in several workers at once (e.g. claim its input with a row lock
     and skip what another worker holds) and must commit its own transactions.
     """
 
     def decorate(func: Poller) -> Poller:
-        registry.add_poller(name, func)
+        registry.add_poller(name, func, own_thread=own_thread)
         return func
 
     return decorate

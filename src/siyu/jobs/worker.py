@@ -23,11 +23,13 @@ from types import FrameType
 from siyu.config import Settings, get_settings
 from siyu.db import Database
 from siyu.jobs.queue import claim, fire_due_cron, run_job
-from siyu.jobs.registry import Registry
+from siyu.jobs.registry import Poller, Registry
 from siyu.jobs.registry import registry as default_registry
 
 log = logging.getLogger("siyu.jobs.worker")
 
+# A poller with its own thread looks again this soon when it found nothing (received events wait no longer).
+OWN_THREAD_IDLE_SECONDS = 0.05
 MAX_WORKER_ID = 90  # job.locked_by is String(100); thread suffixes need the rest
 
 
@@ -101,6 +103,11 @@ class Worker:
             threading.Thread(target=self._loop, args=(index, once), name=f"siyu-worker-{index}", daemon=True)
             for index in range(1, self.concurrency)
         ]
+        if not once:
+            threads += [
+                threading.Thread(target=self._poll_loop, args=(name, poll), name=f"siyu-poller-{name}", daemon=True)
+                for name, poll in self.registry.pollers(own_thread=True)
+            ]
         for thread in threads:
             thread.start()
         try:
@@ -128,10 +135,22 @@ class Worker:
                 raise
             log.exception("firing cron ticks failed; will try again")
 
-    def _poll(self) -> int:
-        """Runs the registered pollers (stream consumers) once; how much they did."""
+    def _poll_loop(self, name: str, poll: Poller) -> None:
+        """A poller with a thread of its own: again at once while it finds work, else after a short nap."""
+        while not self.stop_event.is_set():
+            try:
+                done = poll(self.db)
+            except Exception:
+                log.exception("poller %s failed; will try again", name)
+                done = 0
+            if not done:
+                self.stop_event.wait(OWN_THREAD_IDLE_SECONDS)
+
+    def _poll(self, *, once: bool = False) -> int:
+        """Runs the registered pollers (stream consumers) once; how much they did. A long-running
+        worker leaves the pollers with a thread of their own to that thread."""
         done = 0
-        for name, poll in self.registry.pollers():
+        for name, poll in self.registry.pollers(own_thread=None if once else False):
             try:
                 done += poll(self.db)
             except Exception:
@@ -151,7 +170,7 @@ class Worker:
             try:
                 if index == 0 and not once:
                     self._fire_cron()
-                polled = self._poll() if index == 0 else 0
+                polled = self._poll(once=once) if index == 0 else 0
                 jobs = claim(self.db, worker_id, 1, lease, names=names)
                 if not jobs:
                     if polled:
