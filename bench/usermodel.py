@@ -407,12 +407,16 @@ def _lag_batch(rng: random.Random, n: int, contacts: int, at: str) -> tuple[list
 
 
 def _ingest_loop(db: Any, ws: int, contacts: int, seconds: float, note: Callable[[str, float], None]) -> dict[str, Any]:
-    """Ingests LAG_RATE events/s through events.service.ingest (one transaction per batch, like the API);
-    `note(probe phone, commit time)` after each commit. Times are time.monotonic (shared across processes)."""
+    """Receives LAG_RATE events/s as the API does: each batch checked, then kept in the event inbox (one
+    commit, in the inbox's own file); `note(probe phone, commit time)` after each commit, when the API
+    would answer 202. Times are time.monotonic (shared across processes)."""
+    from siyu.events import inbox
     from siyu.events import service as events
     from siyu.kit.time import utcnow
 
     region = bench_settings().default_phone_region
+    with db.transaction(write=False) as session:
+        tz = events.workspace_timezone(session, ws)
     rng = random.Random(SEED + 1)
     out: dict[str, Any] = {"ingested": 0, "busy": 0.0, "batches": 0, "errors": []}
     start = time.monotonic()
@@ -424,11 +428,11 @@ def _ingest_loop(db: Any, ws: int, contacts: int, seconds: float, note: Callable
                 time.sleep(wait)
             batch, probe = _lag_batch(rng, n, contacts, utcnow().isoformat())
             t0 = time.monotonic()
-            with db.transaction() as session:
-                result = events.ingest(session, ws, batch, region=region)
+            now = utcnow()
+            received = inbox.accept(db, ws, events.prepare(batch, tz=tz, region=region, now=now), received_at=now)
             committed = time.monotonic()
             note(probe, committed)
-            out["ingested"] += result.accepted
+            out["ingested"] += received.event_count
             out["busy"] += committed - t0
             out["batches"] += 1
             n += 1
@@ -453,11 +457,13 @@ def _ingest_child(db_path: str, ws: int, contacts: int, seconds: float, queue: A
 def lag_phase(
     db: Any, db_path: Path, ws: int, contacts: int, segment_id: int, seconds: float, mode: str
 ) -> dict[str, Any]:
-    """Ingest LAG_RATE events/s (a child process, or a thread with --lag-ingester thread) while a thread
-    runs pipeline.run_pending in a loop; a poller notes when each probe's contact shows up in the segment."""
+    """Receive LAG_RATE events/s (a child process, or a thread with --lag-ingester thread) while two threads
+    work as `siyu worker` does: the inbox's drain (its own thread) and pipeline.run_pending in a loop; a
+    poller notes when each probe's contact shows up in the segment."""
     import multiprocessing
     import queue as queue_mod
 
+    from siyu.events import inbox
     from siyu.usermodel import pipeline
 
     stop_all = threading.Event()
@@ -485,6 +491,19 @@ def lag_phase(
         except Exception as exc:  # pragma: no cover - reported
             stats["errors"].append(f"pipeline: {exc!r}")
 
+    def drainer() -> None:
+        try:
+            while not stop_all.is_set():
+                t0 = time.monotonic()
+                done = inbox.drain_for(db)
+                stats["drained"] = stats.get("drained", 0) + done
+                if done == 0:
+                    time.sleep(0.05)
+                else:
+                    stats["drain_busy"] = stats.get("drain_busy", 0.0) + time.monotonic() - t0
+        except Exception as exc:  # pragma: no cover - reported
+            stats["errors"].append(f"drain: {exc!r}")
+
     def poller() -> None:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=5000")
@@ -504,7 +523,7 @@ def lag_phase(
             time.sleep(0.02)
         conn.close()
 
-    helpers = [threading.Thread(target=worker, daemon=True), threading.Thread(target=poller, daemon=True)]
+    helpers = [threading.Thread(target=t, daemon=True) for t in (drainer, worker, poller)]
     for t in helpers:
         t.start()
     if mode == "process":
@@ -744,9 +763,11 @@ def run(
         where = "its own process (as the API server is)" if lag_ingester == "process" else "a thread of this process"
         print(
             "  saved segments kept live by the pipeline: the 3-condition one and 'content.viewed in the last 1 day'\n"
-            f"  (the probe segment). Ingester in {where}: events.service.ingest, {LAG_BATCH} events per batch and\n"
-            "  transaction, one of them a probe (content.viewed by a new phone). Worker: a thread running\n"
-            "  pipeline.run_pending in a loop. Poller: bare sqlite3, every 20 ms, lag = seen in segment - commit."
+            f"  (the probe segment). Ingester in {where}: as POST /api/v1/events, each batch of {LAG_BATCH} events\n"
+            "  checked and kept in the event inbox (one commit, the 202), one of them a probe (content.viewed by a\n"
+            "  new phone). Worker, as `siyu worker`: a thread draining the inbox (events stored) and a thread running\n"
+            "  pipeline.run_pending in a loop. Poller: bare sqlite3, every 20 ms, lag = seen in segment - the 202's\n"
+            "  commit (so the lag includes the time the batch waited in the inbox)."
         )
         result = lag_phase(db, db_path, ws, contacts, lag_segment_id, lag_seconds, lag_ingester)
         lags = Stats.of(result["lags"])
@@ -756,7 +777,9 @@ def run(
             f"= {achieved:,.0f} events/s "
             f"({result.get('batches', 0)} batches, inside ingest {result.get('busy', 0.0):.1f}s);\n"
             f"  pipeline: {result['pipeline_work']:,} events+contacts in {result['pipeline_calls']} run_pending calls, "
-            f"busy {result['pipeline_busy']:.1f}s; backlog drained {result['drain']:.1f}s after ingestion stopped"
+            f"busy {result['pipeline_busy']:.1f}s; inbox drain stored {result.get('drained', 0):,} events, "
+            f"busy {result.get('drain_busy', 0.0):.1f}s;\n"
+            f"  backlog done {result['drain']:.1f}s after ingestion stopped"
         )
         if result["errors"]:
             print(f"  ERRORS: {result['errors']}")
