@@ -452,3 +452,47 @@ def test_two_drainers_at_once_store_every_batch_once(db, settings) -> None:  # t
         ]
         spans = [(outcomes[b].first_seq, outcomes[b].last_seq) for b in batches[w]]
         assert spans == [(1 + 3 * i, 3 + 3 * i) for i in range(len(batches[w]))]
+
+
+# --------------------------------------------------------------------------- watching the backlog
+
+
+def test_the_backlog_is_reported_and_the_console_warns_when_it_waits_too_long(  # type: ignore[no-untyped-def]
+    app, make_tenant, db, clock
+) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    a, b = make_tenant("品牌A"), make_tenant("品牌B")
+    first = _send(a, _batch("wait-1", 3))
+    clock.advance(seconds=5)
+    _send(a, _batch("wait-2", 2, first_phone=3))
+    assert a.client.get("/api/v1/events/inbox").json() == {
+        "batches": 2,
+        "events": 5,
+        "oldest_received_at": first["received_at"],
+    }
+    assert b.client.get("/api/v1/events/inbox").json() == {"batches": 0, "events": 0, "oldest_received_at": None}
+
+    password = "correct horse battery"
+    created = a.client.post(
+        "/api/v1/staff", json={"email": "ops@a.cn", "name": "运营", "role": "operator", "password": password}
+    )
+    assert created.status_code == 201, created.text
+    console = TestClient(app, follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', console.get("/console/sign-in").text)
+    assert token
+    signed = {"email": "ops@a.cn", "password": password, "csrf_token": token.group(1), "next": "/console"}
+    assert console.post("/console/sign-in", data=signed).status_code == 303
+
+    assert 'id="inbox-waiting"' not in console.get("/console").text  # seconds old: the worker's normal pace
+    clock.advance(minutes=3)
+    page = console.get("/console", headers={"Accept-Language": "en"}).text
+    warning = re.search(r'<div class="notice warning" role="alert" id="inbox-waiting">([^<]*)</div>', page)
+    assert warning, page
+    assert "5 received events are waiting to be stored, the oldest for 3 minutes" in warning.group(1)
+
+    inbox.drain(db)
+    assert 'id="inbox-waiting"' not in console.get("/console").text
+    assert a.client.get("/api/v1/events/inbox").json()["batches"] == 0

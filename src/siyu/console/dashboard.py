@@ -17,9 +17,12 @@ from siyu.auth.scopes import Scope
 from siyu.channels.service import resolve_range
 from siyu.console.render import ConsoleUser, render
 from siyu.errors import ValidationFailed
+from siyu.events import inbox
 from siyu.kit.time import utcnow
 
 DEFAULT_DAYS = 14
+# The worker stores received events within seconds; a batch waiting longer than this says it is not running.
+STALE_INBOX = dt.timedelta(minutes=1)
 
 
 def zone(user: ConsoleUser) -> ZoneInfo:
@@ -69,8 +72,11 @@ def dashboard_page(request: Request, user: ConsoleUser) -> Response:
     tz = zone(user)
     date_from, date_to, range_error = parse_range(request, tz, DEFAULT_DAYS)
     can_channels = Scope.channels_read in principal.scopes
-    with get_database(request).transaction(write=False) as session:
+    database = get_database(request)
+    with database.transaction(write=False) as session:
         data = overview(session, principal.workspace_id, tz, date_from, date_to, utcnow())
+    waiting = inbox.backlog(database, principal.workspace_id)
+    waited = utcnow() - waiting.oldest_received_at if waiting.oldest_received_at else dt.timedelta(0)
     names = {c.id: c.name for c in data.channels}
     series = [
         (names[channel_id], [per_day.get(day, 0) for day in data.days])
@@ -85,6 +91,8 @@ def dashboard_page(request: Request, user: ConsoleUser) -> Response:
             "date_from": date_from,
             "date_to": date_to,
             "range_error": range_error,
+            "inbox_waiting": waiting if waited > STALE_INBOX else None,
+            "inbox_minutes": int(waited.total_seconds() // 60),
             "channel_names": names,
             "can_channels": can_channels,
             "chart_json": stacked_chart(data.days, series),

@@ -12,7 +12,7 @@ from siyu.config import get_settings
 from siyu.contacts.service import get_contact
 from siyu.errors import PayloadTooLarge, validation_error
 from siyu.events import inbox, service
-from siyu.events.schemas import EventBatch, EventRead, IngestBatchRead
+from siyu.events.schemas import EventBatch, EventRead, InboxBacklog, IngestBatchRead
 from siyu.kit.time import utcnow
 
 router = APIRouter(tags=["events"])
@@ -76,6 +76,15 @@ async def ingest_events(
     if wait:
         response.status_code = 200
     return result
+
+
+@router.get("/events/inbox", response_model=InboxBacklog, summary="Received batches still waiting to be stored")
+def get_inbox_backlog(
+    request: Request, principal: Annotated[Principal, Depends(Authorize(Scope.events_read))]
+) -> InboxBacklog:
+    """For monitoring: a backlog that keeps growing means no `siyu worker` is storing events."""
+    waiting = inbox.backlog(request.app.state.database, principal.workspace_id)
+    return InboxBacklog(batches=waiting.batches, events=waiting.events, oldest_received_at=waiting.oldest_received_at)
 
 
 @router.get("/events/batches/{batch_id}", response_model=IngestBatchRead, summary="What became of a batch you sent")

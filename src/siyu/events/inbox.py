@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Row, Table, delete, insert, select
+from sqlalchemy import Engine, Row, Table, delete, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -241,6 +241,27 @@ def get_batch(db: Database, session: Session, workspace_id: int, batch_id: str) 
     if batch is None:
         raise NotFound(f"no event batch {batch_id!r} in this workspace")
     return IngestBatchRead.model_validate(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    batches: int
+    events: int
+    oldest_received_at: dt.datetime | None
+
+
+def backlog(db: Database, workspace_id: int) -> Backlog:
+    """What a workspace has waiting in the inbox: a backlog that only grows means no worker stores it."""
+    with _reader(inbox_engine(db)).connect() as conn:
+        batches, events, oldest = conn.execute(
+            select(func.count(), func.coalesce(func.sum(_INBOX.c.event_count), 0), func.min(_INBOX.c.id)).where(
+                _INBOX.c.workspace_id == workspace_id
+            )
+        ).one()
+        received = None
+        if oldest is not None:  # by id, not min(received_at): the column type turns it into an aware datetime
+            received = conn.scalar(select(_INBOX.c.received_at).where(_INBOX.c.id == oldest))
+    return Backlog(int(batches), int(events), received)
 
 
 def prune_outcomes(session: Session, *, older_than: dt.timedelta) -> int:

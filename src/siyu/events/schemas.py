@@ -53,6 +53,14 @@ class IngestBatchRead(ReadSchema):
     error: str | None = Field(default=None, description="why a failed batch stored nothing")
 
 
+class InboxBacklog(ReadSchema):
+    """Received batches not yet stored. It should stay near zero; if it only grows, no worker is running."""
+
+    batches: int
+    events: int
+    oldest_received_at: dt.datetime | None = Field(description="when the oldest waiting batch was received")
+
+
 class EventRead(ReadSchema):
     seq: int
     id: str = Field(validation_alias="event_id")
