@@ -449,7 +449,9 @@ def _ingest_child(db_path: str, ws: int, contacts: int, seconds: float, queue: A
     from siyu.db import Database, create_db_engine
 
     engine = create_db_engine(f"sqlite:///{db_path}", bench_settings())
-    out = _ingest_loop(Database(engine), ws, contacts, seconds, lambda probe, at: queue.put(("probe", probe, at)))
+    out = _ingest_loop(
+        Database(engine, bench_settings()), ws, contacts, seconds, lambda probe, at: queue.put(("probe", probe, at))
+    )
     engine.dispose()
     queue.put(("done", out, 0.0))
 
@@ -610,7 +612,7 @@ def run(
             )
 
         engine = create_db_engine(f"sqlite:///{db_path}", bench_settings())
-        db = Database(engine)
+        db = Database(engine, bench_settings())
         if build_mode == "auto":
             build_mode = "catch_up" if events <= AUTO_CATCH_UP_MAX else "rebuild"
         section(f"computed properties ({build_mode})")

@@ -96,6 +96,7 @@ def db(migrated_engine, settings: Settings) -> Iterator[Database]:  # type: igno
     database = Database(migrated_engine, settings)
     _empty_all_tables(database)
     yield database
+    database.close_siblings()
 
 
 class FrozenClock:

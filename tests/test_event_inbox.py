@@ -308,6 +308,13 @@ def test_a_batch_the_database_refuses_does_not_block_the_inbox(make_tenant, db) 
     ]
     phone = a.client.post("/api/v1/events", json={"events": [_event("ok", 1, contact={"phone": "1380013\x000"})]})
     assert phone.status_code == 422 and phone.json()["error"]["details"][0]["field"] == "contact.phone"
+    text = _event("ok", 1, type="message.received", properties={"text": "a\x00b", "items": [{"k\x00": 1}]})
+    nested = a.client.post("/api/v1/events", json={"events": [_event("fine", 0), text]})
+    assert nested.status_code == 422, nested.text
+    assert [(d["index"], d["field"]) for d in nested.json()["error"]["details"]] == [
+        (1, "properties.text"),
+        (1, "properties.items[0].k\x00"),
+    ]
 
     # Past the checks (as a bug in them would let it): straight into the inbox.
     now = utcnow()
@@ -324,7 +331,10 @@ def test_a_batch_the_database_refuses_does_not_block_the_inbox(make_tenant, db) 
     if db.sqlite:  # SQLite text holds a NUL
         assert state["status"] == "stored", state
     else:
-        assert state["status"] == "failed" and "refused" in state["error"], state
+        assert state["status"] == "failed" and "could not be stored" in state["error"], state
+        with db.transaction(write=False) as session:
+            kept = session.scalar(select(IngestBatch.payload).where(IngestBatch.batch_id == refused.batch_id))
+        assert kept is not None and orjson.loads(kept)[0]["event_id"] == "nul\x00id"  # kept to send again
     assert _inbox_rows(db) == 0
 
 
@@ -496,3 +506,41 @@ def test_the_backlog_is_reported_and_the_console_warns_when_it_waits_too_long(  
     inbox.drain(db)
     assert 'id="inbox-waiting"' not in console.get("/console").text
     assert a.client.get("/api/v1/events/inbox").json()["batches"] == 0
+
+
+def test_a_batch_that_breaks_the_drain_is_recorded_and_the_rest_go_on(make_tenant, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A bug (here: store raising for one workspace) fails that batch, kept to send again, instead of
+    stopping the inbox for everyone; a lost connection would instead retry the whole step."""
+    a, b = make_tenant("品牌A"), make_tenant("品牌B")
+    broken = _send(a, _batch("bug", 2))
+    fine = _send(b, _batch("fine", 2))
+    real_store = inbox.store
+
+    def store(session, workspace_id, items, *, now):  # type: ignore[no-untyped-def]
+        if workspace_id == a.workspace_id:
+            raise ValueError("a bug")
+        return real_store(session, workspace_id, items, now=now)
+
+    monkeypatch.setattr(inbox, "store", store)
+    inbox.drain(db)
+    state = _batch_state(a, broken["batch_id"])
+    assert state["status"] == "failed" and "a bug" in state["error"], state
+    assert _batch_state(b, fine["batch_id"])["status"] == "stored"
+    assert _inbox_rows(db) == 0
+
+
+def test_a_transaction_writing_the_workspace_does_not_make_the_drain_skip_it(tenant, db) -> None:  # type: ignore[no-untyped-def]
+    """An open transaction inserting a contact holds FOR KEY SHARE on the workspace row (its foreign-key
+    check); the drain's FOR NO KEY UPDATE SKIP LOCKED must not take that for another drainer."""
+    if db.sqlite:
+        pytest.skip("row locks need PostgreSQL; SQLite has one writer at a time")
+    sent = _send(tenant, _batch("busy", 2))
+    other = db.session()
+    try:
+        other.add(Contact(workspace_id=tenant.workspace_id, name="写入中"))
+        other.flush()  # the INSERT ran; its transaction stays open
+        assert inbox.drain_step(db) == 2
+    finally:
+        other.rollback()
+        other.close()
+    assert _batch_state(tenant, sent["batch_id"])["status"] == "stored"

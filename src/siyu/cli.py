@@ -104,9 +104,14 @@ def serve(
 
     settings = get_settings()
     # Its own process, not a thread: the worker's CPU work then never slows the API's answers.
-    # preexec_fn is safe here: no other thread has started yet.
+    # preexec_fn is safe here: no other thread has started yet. A session of its own: Ctrl-C reaches
+    # serve only, which then stops the worker with one SIGTERM (two would abort its current job).
     child = (
-        subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"], preexec_fn=_die_with_parent)  # noqa: PLW1509
+        subprocess.Popen(
+            [sys.executable, "-m", "siyu.cli", "worker"],
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            start_new_session=True,
+        )
         if with_worker
         else None
     )

@@ -162,10 +162,6 @@ def sqlite_cache(session: Session, megabytes: int) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
 
 
-_SIBLINGS: dict[str, Engine] = {}
-_SIBLINGS_LOCK = threading.Lock()
-
-
 class Database:
     """The engine plus two session factories: writers (BEGIN IMMEDIATE on SQLite) and readers."""
 
@@ -173,6 +169,8 @@ class Database:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
         self._settings = settings
+        self._siblings: dict[str, Engine] = {}
+        self._siblings_lock = threading.Lock()
         reader_bind = engine.execution_options(sqlite_begin="DEFERRED") if self.sqlite else engine
         self._writer = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         self._reader = sessionmaker(bind=reader_bind, expire_on_commit=False, autoflush=True)
@@ -196,22 +194,30 @@ class Database:
     def sibling(self, name: str) -> Engine:
         """On SQLite, an engine for a companion file beside the main one (`<main>-<name>.db`, same PRAGMAs)
         with its own write lock; on PostgreSQL the main engine, whose writers do not queue on one lock.
-        One engine per file and process, like the main engine."""
+        Opened once per Database and closed by dispose(), like the main engine."""
         if not self.sqlite:
             return self.engine
-        main = self.engine.url.database
-        if not main or main == ":memory:":
-            raise RuntimeError(f"an in-memory SQLite database has no file beside it for {name!r}")
-        path = Path(main).resolve()
-        sibling = str(path.with_name(f"{path.stem}-{name}{path.suffix or '.db'}"))
-        with _SIBLINGS_LOCK:
-            engine = _SIBLINGS.get(sibling)
+        with self._siblings_lock:
+            engine = self._siblings.get(name)
             if engine is None:
-                url = self.engine.url.set(database=sibling).render_as_string(hide_password=False)
-                engine = _SIBLINGS[sibling] = create_db_engine(url, self._settings)
+                main = self.engine.url.database
+                if not main or main == ":memory:":
+                    raise RuntimeError(f"an in-memory SQLite database has no file beside it for {name!r}")
+                path = Path(main).resolve()
+                sibling = path.with_name(f"{path.stem}-{name}{path.suffix or '.db'}")
+                url = self.engine.url.set(database=str(sibling)).render_as_string(hide_password=False)
+                engine = self._siblings[name] = create_db_engine(url, self._settings)
             return engine
 
+    def close_siblings(self) -> None:
+        """Closes the companion files' connections (the main engine may be shared and stays open)."""
+        with self._siblings_lock:
+            for engine in self._siblings.values():
+                engine.dispose()
+            self._siblings.clear()
+
     def dispose(self) -> None:
+        self.close_siblings()
         self.engine.dispose()
 
 

@@ -21,19 +21,20 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, Row, Table, delete, func, insert, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from siyu.db import Database
 from siyu.errors import NotFound, SiyuError
 from siyu.events.models import EventInbox, IngestBatch
-from siyu.events.schemas import IngestBatchRead
+from siyu.events.schemas import IngestBatchRead, IngestResult
 from siyu.events.service import store
 from siyu.events.validation import PreparedEvent
 from siyu.kit.time import utcnow
@@ -45,19 +46,23 @@ PENDING, STORED, FAILED = "pending", "stored", "failed"
 # Events per drain transaction: amortises the commit; bounds how long the main write lock is held.
 DRAIN_EVENTS = 10_000
 POLL_SECONDS = 1.0
+WORKSPACES_PER_LOOK = 50  # workspaces with waiting batches looked at per step, oldest first
+HEADS_PER_WORKSPACE = 200
 _INBOX: Table = EventInbox.__table__  # type: ignore[assignment]
 
-_ready: set[int] = set()
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 _ready_lock = threading.Lock()
 
 
 def inbox_engine(db: Database) -> Engine:
-    """Where received batches wait: on SQLite a file beside the main one (made on first use)."""
+    """Where received batches wait: on SQLite a file beside the main one, its table made on first use
+    (a later change to event_inbox must upgrade existing inbox files here: migrations run on the main
+    file only)."""
     engine = db.sibling("inbox")
-    if engine is not db.engine and id(engine) not in _ready:
+    if engine is not db.engine and engine not in _ready:
         with _ready_lock:
             _INBOX.create(engine, checkfirst=True)
-            _ready.add(id(engine))
+            _ready.add(engine)
     return engine
 
 
@@ -104,26 +109,33 @@ def _decode(payload: bytes) -> list[PreparedEvent]:
 
 
 def drain_step(db: Database, *, max_events: int = DRAIN_EVENTS) -> int:
-    """Stores the oldest waiting batches of one workspace in one transaction; how many events it took."""
+    """Stores the oldest waiting batches of one workspace in one transaction; how many events it took.
+    Workspaces are tried oldest first; one another worker is storing is skipped (PostgreSQL)."""
     engine = inbox_engine(db)
     with _reader(engine).connect() as conn:
-        heads = conn.execute(
-            select(_INBOX.c.id, _INBOX.c.workspace_id, _INBOX.c.event_count).order_by(_INBOX.c.id).limit(500)
+        first = func.min(_INBOX.c.id)
+        waiting = conn.scalars(
+            select(_INBOX.c.workspace_id).group_by(_INBOX.c.workspace_id).order_by(first).limit(WORKSPACES_PER_LOOK)
         ).all()
-    for workspace_id in dict.fromkeys(h.workspace_id for h in heads):
+    for workspace_id in waiting:
+        with _reader(engine).connect() as conn:
+            heads = conn.execute(
+                select(_INBOX.c.id, _INBOX.c.event_count)
+                .where(_INBOX.c.workspace_id == workspace_id)
+                .order_by(_INBOX.c.id)
+                .limit(HEADS_PER_WORKSPACE)
+            ).all()
         chosen: list[int] = []
         events = 0
         for head in heads:
-            if head.workspace_id != workspace_id:
-                continue
             if chosen and events + head.event_count > max_events:
-                break  # the rest waits for the next transaction: a later batch never goes first
+                break  # the rest waits for the next transaction, in order
             chosen.append(head.id)
             events += head.event_count
-        done = _store_batches(db, engine, workspace_id, chosen)
+        done = _store_batches(db, engine, workspace_id, chosen) if chosen else None
         if done is not None:
             return done
-    return 0  # nothing waiting, or every waiting workspace is being drained by another worker
+    return 0  # nothing waiting, or every waiting workspace is being stored by another worker
 
 
 def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: list[int]) -> int | None:
@@ -132,8 +144,10 @@ def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: l
     if not rows:
         return None  # another worker stored them meanwhile: look at the next workspace
     with db.transaction() as session:
+        # FOR NO KEY UPDATE: a foreign-key check of another transaction writing this workspace's rows
+        # (FOR KEY SHARE) does not make the drain skip it.
         locked = session.scalar(
-            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(skip_locked=True)
+            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(skip_locked=True, key_share=True)
         )
         if locked is None:
             if session.get(Workspace, workspace_id) is not None:
@@ -149,34 +163,50 @@ def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: l
 def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]]) -> None:
     ids = [row.batch_id for row in rows]
     done = set(session.scalars(select(IngestBatch.batch_id).where(IngestBatch.batch_id.in_(ids))))
-    now = utcnow()
     outcomes: list[dict[str, Any]] = []
     for row in rows:
         if row.batch_id in done:
             continue  # stored by a drain that died before it could delete the inbox row
-        outcome: dict[str, Any] = {
-            "workspace_id": workspace_id,
-            "batch_id": row.batch_id,
-            "event_count": row.event_count,
-            "received_at": row.received_at,
-            "stored_at": now,
-        }
+        received = Received(row.batch_id, row.event_count, row.received_at)
         try:
             with session.begin_nested():
                 result = store(session, workspace_id, _decode(row.payload), now=row.received_at)
+        except (OperationalError, InterfaceError):
+            raise  # the database is unreachable or busy, not the batch's fault: the whole step is retried
         except SiyuError as exc:
             # e.g. a contact id that was deleted after the batch was received: the batch stores nothing.
-            outcome |= {"status": FAILED, "error": exc.message}
-        except (DataError, IntegrityError) as exc:
-            # A value the database refuses must not hold up every batch behind it; a lost connection
-            # (OperationalError) is not the batch's fault and is retried with the whole step.
-            log.warning("batch %s refused by the database: %s", row.batch_id, exc.orig)
-            outcome |= {"status": FAILED, "error": f"the database refused the batch: {exc.orig}"[:2000]}
+            outcomes.append(outcome(workspace_id, received, error=exc.message, payload=row.payload))
+        except Exception as exc:
+            # A value the database refuses, or a bug: recorded with the batch kept, so it can be sent
+            # again once the cause is fixed, instead of holding up every batch behind it.
+            log.exception("batch %s could not be stored", row.batch_id)
+            error = f"could not be stored: {getattr(exc, 'orig', None) or exc!r}"[:2000]
+            outcomes.append(outcome(workspace_id, received, error=error, payload=row.payload))
         else:
-            outcome |= {"status": STORED, **result.model_dump()}
-        outcomes.append(outcome)
+            outcomes.append(outcome(workspace_id, received, result=result))
     if outcomes:
         session.execute(insert(IngestBatch), outcomes)
+
+
+def outcome(
+    workspace_id: int,
+    received: Received,
+    *,
+    result: IngestResult | None = None,
+    error: str | None = None,
+    payload: bytes | None = None,
+) -> dict[str, Any]:
+    """An ingest_batch row: stored with the counts, or failed with the reason (and the checked events)."""
+    row: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "batch_id": received.batch_id,
+        "event_count": received.event_count,
+        "received_at": received.received_at,
+        "stored_at": utcnow(),
+    }
+    if result is not None:
+        return row | {"status": STORED, **result.model_dump()}
+    return row | {"status": FAILED, "error": error, "payload": payload}
 
 
 def drain(db: Database) -> int:
@@ -196,20 +226,11 @@ def drain_for(db: Database, seconds: float = POLL_SECONDS) -> int:
     return total
 
 
-def record_stored(session: Session, workspace_id: int, received: Received, result: Any) -> IngestBatchRead:
+def record_stored(session: Session, workspace_id: int, received: Received, result: IngestResult) -> IngestBatchRead:
     """The outcome of a batch stored at once (`wait=true`), so it can be looked up like any other."""
-    batch = IngestBatch(
-        workspace_id=workspace_id,
-        batch_id=received.batch_id,
-        status=STORED,
-        event_count=received.event_count,
-        received_at=received.received_at,
-        stored_at=utcnow(),
-        **result.model_dump(),
-    )
-    session.add(batch)
-    session.flush()
-    return IngestBatchRead.model_validate(batch)
+    row = outcome(workspace_id, received, result=result)
+    session.execute(insert(IngestBatch), [row])
+    return IngestBatchRead.model_validate(row)
 
 
 def new_received(event_count: int, received_at: dt.datetime) -> Received:

@@ -34,12 +34,14 @@ class Event(IdMixin, WorkspaceScoped, Base):
 class EventInbox(IdMixin, Base):
     """A checked batch the API has durably received but not yet stored as events (the drain does that).
 
-    On SQLite this table is used in its own file beside the main database (`Database.inbox`), so a
+    On SQLite this table is used in its own file beside the main database (`inbox.inbox_engine`), so a
     sender's commit never waits behind the single writer of the main file; the copy in the main file
     stays empty. On PostgreSQL it is this table. `id` gives the order batches are stored in.
     """
 
     __tablename__ = "event_inbox"
+    # The drain reads a workspace's batches in order.
+    __table_args__ = (Index("ix_event_inbox_workspace_id_id", "workspace_id", "id"),)
 
     batch_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     # No foreign key: on SQLite the row lives in another file than the workspace.
@@ -68,3 +70,5 @@ class IngestBatch(IdMixin, WorkspaceScoped, Base):
     first_seq: Mapped[int | None] = mapped_column(BigInteger)
     last_seq: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # A failed batch's checked events, kept so that it can be sent again once the cause is fixed.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -164,8 +164,9 @@ def store(session: Session, workspace_id: int, items: list[PreparedEvent], *, no
     """
     # Lock the workspace row first (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock):
     # concurrent batches of one workspace then resolve people and number events one after the other,
-    # so the same new phone cannot create two contacts and sequence order is commit order.
-    locked = session.scalar(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
+    # so the same new phone cannot create two contacts and sequence order is commit order. NO KEY
+    # (key_share): foreign-key checks of other writers of this workspace's rows need not wait for it.
+    locked = session.scalar(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True))
     if locked is None:
         raise NotFound(f"workspace {workspace_id} not found")
     stored = repository.existing_event_ids(session, workspace_id, [i.event_id for i in items])

@@ -61,6 +61,8 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
             details=[{"field": name, "reason": "unknown field"} for name in sorted(unknown)],
         )
     events: list[Any] = raw["events"]
+    if b"\\u0000" in body:
+        _refuse_nul(events)
     if len(events) > max_events:
         raise ValidationFailed(
             f"batch has {len(events)} events; the limit is {max_events} per request: split it",
@@ -69,6 +71,31 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
     if not events:
         raise ValidationFailed("batch has no events", details=[{"field": "events", "reason": "empty"}])
     return events
+
+
+def _refuse_nul(events: list[Any]) -> None:
+    """PostgreSQL text cannot hold a NUL character (\\u0000): a batch carrying one anywhere is refused
+    here, naming each place, rather than answered 202 and then failing in the drain."""
+    problems: list[dict[str, Any]] = []
+
+    def walk(value: Any, index: int, path: str) -> None:
+        if isinstance(value, str):
+            if "\x00" in value:
+                problems.append({"index": index, "field": path, "reason": "must not contain a NUL character (\\u0000)"})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    problems.append({"index": index, "field": name, "reason": "a key must not contain a NUL character"})
+                walk(item, index, name)
+        elif isinstance(value, list):
+            for n, item in enumerate(value):
+                walk(item, index, f"{path}[{n}]")
+
+    for index, event in enumerate(events):
+        walk(event, index, "")
+    if problems:
+        raise failed(problems, len(events))
 
 
 def failed(problems: list[dict[str, Any]], total: int) -> ValidationFailed:

@@ -142,7 +142,8 @@ class Worker:
                 done = poll(self.db)
             except Exception:
                 log.exception("poller %s failed; will try again", name)
-                done = 0
+                self.stop_event.wait(self.settings.job_poll_seconds)  # not twenty tracebacks a second
+                continue
             if not done:
                 self.stop_event.wait(OWN_THREAD_IDLE_SECONDS)
 
