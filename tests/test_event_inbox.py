@@ -544,3 +544,20 @@ def test_a_transaction_writing_the_workspace_does_not_make_the_drain_skip_it(ten
         other.rollback()
         other.close()
     assert _batch_state(tenant, sent["batch_id"])["status"] == "stored"
+
+
+def test_a_wait_batch_stores_what_was_received_before_it_first(make_tenant, db) -> None:  # type: ignore[no-untyped-def]
+    """Read-your-writes: a sender answered 202 earlier, then sending with wait=true, finds both stored,
+    the earlier batch's events numbered first; another workspace's waiting batches are left to the worker."""
+    a, b = make_tenant("品牌A"), make_tenant("品牌B")
+    earlier = _send(a, _batch("early", 2))
+    others = _send(b, _batch("other", 1))
+    now = a.client.post("/api/v1/events?wait=true", json={"events": _batch("now", 2, first_phone=5)})
+    assert now.status_code == 200, now.text
+    assert now.json()["first_seq"] == 3 and now.json()["last_seq"] == 4
+    assert _batch_state(a, earlier["batch_id"])["first_seq"] == 1
+    assert [event_id for _, event_id in _event_ids_in_seq_order(db, a.workspace_id)][:2] == [
+        _event("early", 0)["id"],
+        _event("early", 1)["id"],
+    ]
+    assert _batch_state(b, others["batch_id"])["status"] == "pending"

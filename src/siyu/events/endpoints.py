@@ -68,6 +68,7 @@ async def ingest_events(
             service.live_contact_ids(session, workspace_id, {i.contact_id for i in items if i.contact_id is not None})
         if not wait:
             return inbox.pending_read(inbox.accept(database, workspace_id, items, received_at=now))
+        inbox.drain_workspace(database, workspace_id)  # what this sender was told 202 before goes first
         with database.transaction() as session:
             stored = service.store(session, workspace_id, items, now=now)
             return inbox.record_stored(session, workspace_id, inbox.new_received(len(items), now), stored)

@@ -118,20 +118,7 @@ def drain_step(db: Database, *, max_events: int = DRAIN_EVENTS) -> int:
             select(_INBOX.c.workspace_id).group_by(_INBOX.c.workspace_id).order_by(first).limit(WORKSPACES_PER_LOOK)
         ).all()
     for workspace_id in waiting:
-        with _reader(engine).connect() as conn:
-            heads = conn.execute(
-                select(_INBOX.c.id, _INBOX.c.event_count)
-                .where(_INBOX.c.workspace_id == workspace_id)
-                .order_by(_INBOX.c.id)
-                .limit(HEADS_PER_WORKSPACE)
-            ).all()
-        chosen: list[int] = []
-        events = 0
-        for head in heads:
-            if chosen and events + head.event_count > max_events:
-                break  # the rest waits for the next transaction, in order
-            chosen.append(head.id)
-            events += head.event_count
+        chosen = _oldest(engine, workspace_id, max_events)
         done = _store_batches(db, engine, workspace_id, chosen) if chosen else None
         if done is not None:
             return done
@@ -207,6 +194,39 @@ def outcome(
     if result is not None:
         return row | {"status": STORED, **result.model_dump()}
     return row | {"status": FAILED, "error": error, "payload": payload}
+
+
+def drain_workspace(db: Database, workspace_id: int) -> int:
+    """Stores the batches one workspace has waiting (before a `wait=true` batch, so that it does not go
+    ahead of them). A worker already storing them holds the workspace row, which store() then waits for."""
+    engine = inbox_engine(db)
+    total = 0
+    while True:
+        chosen = _oldest(engine, workspace_id, DRAIN_EVENTS)
+        done = _store_batches(db, engine, workspace_id, chosen) if chosen else None
+        if not done:
+            return total
+        total += done
+
+
+def _oldest(engine: Engine, workspace_id: int, max_events: int) -> list[int]:
+    """Ids of a workspace's oldest waiting batches that fit one transaction (at least one), in order:
+    a later batch never goes ahead of an earlier one."""
+    with _reader(engine).connect() as conn:
+        heads = conn.execute(
+            select(_INBOX.c.id, _INBOX.c.event_count)
+            .where(_INBOX.c.workspace_id == workspace_id)
+            .order_by(_INBOX.c.id)
+            .limit(HEADS_PER_WORKSPACE)
+        ).all()
+    chosen: list[int] = []
+    events = 0
+    for head in heads:
+        if chosen and events + head.event_count > max_events:
+            break
+        chosen.append(head.id)
+        events += head.event_count
+    return chosen
 
 
 def drain(db: Database) -> int:
