@@ -142,7 +142,8 @@ class Stream:
     warmup: list[bytes] = field(default_factory=list)
     first_sight: list[bytes] = field(default_factory=list)
     steady: list[bytes] = field(default_factory=list)
-    events: int = 0
+    events: int = 0  # in the measured (first-sight and steady) batches
+    batch_size: int = 0
 
 
 def make_stream(config: Config) -> Stream:
@@ -180,6 +181,7 @@ def make_stream(config: Config) -> Stream:
     known = seen or people
     stream.steady = [batch(lambda: rng.choice(known)) for _ in range(config.steady_batches)]
     stream.events = config.measured_batches * config.batch_size
+    stream.batch_size = config.batch_size
     return stream
 
 
@@ -332,6 +334,16 @@ class StageTimes:
         return StageTimes(self.parse[start:stop], self.prepare[start:stop], self.accept[start:stop])
 
 
+def receive(database: Database, workspace_id: int, body: bytes, settings: Settings) -> None:
+    """What POST /api/v1/events does with a body, without HTTP: parse, check, keep in the inbox."""
+    from siyu.events import service
+
+    batch = service.parse_batch(body, max_events=settings.events_max_batch)
+    now = dt.datetime.now(dt.UTC)
+    items = service.prepare(batch, tz=SHANGHAI, region=settings.default_phone_region, now=now)
+    inbox.accept(database, workspace_id, items, received_at=now)
+
+
 def in_process(
     path: Path,
     bodies: Sequence[bytes],
@@ -350,13 +362,6 @@ def in_process(
     database = Database(engine, settings)
     tz = SHANGHAI
     times = StageTimes()
-
-    def receive(body: bytes) -> None:
-        batch = service.parse_batch(body, max_events=settings.events_max_batch)
-        now = dt.datetime.now(dt.UTC)
-        items = service.prepare(batch, tz=tz, region=settings.default_phone_region, now=now)
-        inbox.accept(database, workspace_id, items, received_at=now)
-
     try:
         for body in bodies:
             t0 = time.perf_counter()
@@ -373,7 +378,7 @@ def in_process(
             inbox.drain(database)
         for body in profiled:
             assert api_profile is not None and drain_profile is not None
-            api_profile.runcall(receive, body)
+            api_profile.runcall(receive, database, workspace_id, body, settings)
             drain_profile.runcall(inbox.drain, database)
     finally:
         database.dispose()
@@ -482,41 +487,28 @@ def end_to_end(
     finally:
         watch.close()
         inbox_watch.close()
-    expected = (len(stream.warmup) + len(stream.first_sight) + len(stream.steady)) * BATCH_EVENTS_OF(stream)
+    expected = (len(stream.warmup) + len(stream.first_sight) + len(stream.steady)) * stream.batch_size
     if events != expected:
         raise RuntimeError(f"{events} events stored, expected {expected}")
-    return EndToEnd(label, len(stream.steady) * BATCH_EVENTS_OF(stream), sent, stored, deepest)
+    return EndToEnd(label, len(stream.steady) * stream.batch_size, sent, stored, deepest)
 
 
 def drain_capacity(stream: Stream, db_path: Path, settings: Settings) -> tuple[int, float]:
     """The steady batches received while no worker runs, then stored by one drain: (events, seconds)."""
-    from siyu.events import service
-
     engine = migrated_engine(db_path, settings)
     workspace_id, _ = create_workspace_and_key(engine)
     database = Database(engine, settings)
-
-    def receive(body: bytes) -> None:
-        now = dt.datetime.now(dt.UTC)
-        batch = service.parse_batch(body, max_events=settings.events_max_batch)
-        items = service.prepare(batch, tz=SHANGHAI, region=settings.default_phone_region, now=now)
-        inbox.accept(database, workspace_id, items, received_at=now)
-
     try:
         for body in stream.warmup + stream.first_sight:
-            receive(body)
+            receive(database, workspace_id, body, settings)
         inbox.drain(database)
         for body in stream.steady:
-            receive(body)
+            receive(database, workspace_id, body, settings)
         start = time.perf_counter()
         events = inbox.drain(database)
         return events, time.perf_counter() - start
     finally:
         database.dispose()
-
-
-def BATCH_EVENTS_OF(stream: Stream) -> int:
-    return stream.events // max(1, len(stream.first_sight) + len(stream.steady))
 
 
 # --- the benchmark -----------------------------------------------------------------------------------

@@ -295,14 +295,11 @@ def backlog(db: Database, workspace_id: int) -> Backlog:
     """What a workspace has waiting in the inbox: a backlog that only grows means no worker stores it."""
     with _reader(inbox_engine(db)).connect() as conn:
         batches, events, oldest = conn.execute(
-            select(func.count(), func.coalesce(func.sum(_INBOX.c.event_count), 0), func.min(_INBOX.c.id)).where(
-                _INBOX.c.workspace_id == workspace_id
-            )
+            select(
+                func.count(), func.coalesce(func.sum(_INBOX.c.event_count), 0), func.min(_INBOX.c.received_at)
+            ).where(_INBOX.c.workspace_id == workspace_id)
         ).one()
-        received = None
-        if oldest is not None:  # by id, not min(received_at): the column type turns it into an aware datetime
-            received = conn.scalar(select(_INBOX.c.received_at).where(_INBOX.c.id == oldest))
-    return Backlog(int(batches), int(events), received)
+    return Backlog(int(batches), int(events), oldest)
 
 
 def prune_outcomes(session: Session, *, older_than: dt.timedelta) -> int:

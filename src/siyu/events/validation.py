@@ -24,6 +24,7 @@ from siyu.errors import ValidationFailed
 from siyu.events.catalog import EVENT_TYPE_PATTERN, STANDARD_EVENT_TYPES, SYSTEM_EVENT_TYPES, Properties
 
 MAX_FUTURE = dt.timedelta(days=1)
+NO_NUL = "must not contain a NUL character (\\u0000)"  # PostgreSQL text cannot hold one
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_FIELDS = frozenset({"id", "type", "contact", "timestamp", "properties"})
 MAX_ID_LENGTH = 128
@@ -81,7 +82,7 @@ def _refuse_nul(events: list[Any]) -> None:
     def walk(value: Any, index: int, path: str) -> None:
         if isinstance(value, str):
             if "\x00" in value:
-                problems.append({"index": index, "field": path, "reason": "must not contain a NUL character (\\u0000)"})
+                problems.append({"index": index, "field": path, "reason": NO_NUL})
         elif isinstance(value, dict):
             for key, item in value.items():
                 name = f"{path}.{key}" if path else str(key)
@@ -145,7 +146,7 @@ def prepare(events: list[Any], *, tz: ZoneInfo, region: str, now: dt.datetime) -
         if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_ID_LENGTH:
             bad(index, "id", f"is required: your unique id for the event, a string of 1-{MAX_ID_LENGTH} characters")
         elif "\x00" in event_id:
-            bad(index, "id", "must not contain a NUL character (\\u0000)")
+            bad(index, "id", NO_NUL)
         elif event_id in seen_ids:
             bad(index, "id", f"repeats the id of events[{seen_ids[event_id]}] in this batch")
         else:
