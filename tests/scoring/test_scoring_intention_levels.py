@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scoring_helpers import event, rows
+from scoring_helpers import contact_id, event, rows
 from sqlalchemy import func, select
 
 from siyu.events.service import ingest
@@ -66,11 +66,18 @@ def test_kept_levels_equal_the_plain_evaluation(db, clock, first, later) -> None
 
 def _run(db, ws, clock, first, later) -> None:  # type: ignore[no-untyped-def]
     def arrive(drawn: list[tuple[int, str, int, int]]) -> None:
-        # through the live path: ingestion, then the pipeline's steps (computed.apply_events folds)
+        # through the live path: ingestion, then the pipeline's steps (computed.apply_events folds, the
+        # touched contacts are scored: from the kept level when it holds today's window, else the counts)
         if drawn:
             with db.transaction() as session:
                 ingest(session, ws, _as_events(drawn, clock.now), region="CN")
-        pipeline.catch_up(db)
+        pipeline.catch_up(db, now=clock.now)
+        scored = rows(db, ws)
+        with db.transaction(write=False) as session:
+            for contact in {contact_id(db, ws, who) for who, *_ in drawn}:
+                plain = service.evaluate(session, ws, contact, now=clock.now)
+                assert plain is not None
+                assert (plain["intention_score"], plain["intention_level"]) == scored[contact][5:7], contact
 
     arrive(first)
     with db.transaction() as session:
@@ -99,3 +106,53 @@ def _run(db, ws, clock, first, later) -> None:  # type: ignore[no-untyped-def]
                 select(func.min(ContactIntention.anchor_day)).where(ContactIntention.workspace_id == ws)
             )
             assert oldest is None or oldest >= basis.floor_day
+
+
+def test_the_pipeline_scores_from_the_kept_level_once_a_full_run_moved_the_floor(db, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Same day as a full run: the touched contacts' intention comes from contact_intention (one row
+    each), not from their daily counts, and equals the plain evaluation; the next day, before the hourly
+    full run moved the floor, the counts are read again."""
+    from siyu.scoring import repository
+
+    with db.transaction() as session:
+        ws = create_workspace(session, f"w{next(_workspaces)}").id
+        service.save_config(session, ws, parse_config(SETTINGS))
+    drawn = [(0, "message.received", 2, 0), (0, "price.viewed", 0, 1), (1, "message.received", 5, 0)]
+    with db.transaction() as session:
+        ingest(session, ws, _as_events(drawn, clock.now), region="CN")
+    pipeline.catch_up(db, now=clock.now)
+    with db.transaction() as session:
+        service.recompute(session, ws, contact_ids=None, now=clock.now)
+
+    reads: list[object] = []
+    counts = repository.intention_days
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(args[-1])
+        return counts(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "intention_days", counted)
+    clock.advance(hours=1)
+    later = [(0, "price.viewed", 0, 0), (1, "content.shared", 0, 0), (2, "message.received", 0, 0)]
+    with db.transaction() as session:
+        ingest(session, ws, _as_events(later, clock.now), region="CN")
+    pipeline.catch_up(db, now=clock.now)
+    assert reads == []  # the kept levels served
+    scored = rows(db, ws)
+    with db.transaction(write=False) as session:
+        for who in (0, 1, 2):
+            contact = contact_id(db, ws, who)
+            plain = service.evaluate(session, ws, contact, now=clock.now)
+            assert plain is not None and plain["intention_score"] > 0
+            assert (plain["intention_score"], plain["intention_level"]) == scored[contact][5:7]
+
+    reads.clear()  # evaluate (the reasons) reads the counts
+    clock.advance(days=1)
+    with db.transaction() as session:
+        ingest(session, ws, _as_events([(0, "price.viewed", 0, 0)], clock.now), region="CN")
+    pipeline.catch_up(db, now=clock.now)
+    assert len(reads) == 1  # a new day, the floor not moved yet: the daily counts
+    with db.transaction(write=False) as session:
+        plain = service.evaluate(session, ws, contact_id(db, ws, 0), now=clock.now)
+    assert plain is not None
+    assert (plain["intention_score"], plain["intention_level"]) == rows(db, ws)[contact_id(db, ws, 0)][5:7]

@@ -110,6 +110,35 @@ def reset(session: Session, workspace_id: int, now: dt.datetime | None = None) -
     _set_basis(session, workspace_id, today - config.window_days + 1, intention_fingerprint(config))
 
 
+# --- reading the kept levels ------------------------------------------------------------------------
+
+
+def kept_levels(
+    session: Session, workspace_id: int, config: IntentionConfig, today: int, contact_ids: Sequence[int]
+) -> dict[int, tuple[int, int]] | None:
+    """(anchor day ordinal, total) per contact with scored events, from the kept rows, when they hold
+    exactly the window ending `today`: the floor is the window's first day and the settings are the
+    ones folded with. None otherwise (a new day before the hourly full run moved the floor, changed
+    settings, no full run yet): then the caller reads the daily counts. A contact without a row has
+    no scored event in the window."""
+    basis = _basis(session, workspace_id, exclusive=False)
+    if (
+        basis is None
+        or basis.fingerprint != intention_fingerprint(config)
+        or basis.floor_day.toordinal() != today - config.window_days + 1
+    ):
+        return None
+    kept = ContactIntention
+    only = IdFilter(session.get_bind().dialect.name, contact_ids)
+    ordinal = _Ordinals()
+    rows = session.execute(
+        select(kept.contact_id, type_coerce(kept.anchor_day, String()), kept.total).where(
+            kept.workspace_id == workspace_id, only(kept.contact_id)
+        )
+    )
+    return {contact_id: (ordinal(anchor), int(total)) for contact_id, anchor, total in rows}
+
+
 # --- the full run ----------------------------------------------------------------------------------
 
 
@@ -240,29 +269,33 @@ def _replace(session: Session, workspace_id: int, decay: Decay, floor: int, coun
         return
     # "+ 0": SQLite walks each contact's primary key instead of the workspace's (type, day) index.
     workspace = day.workspace_id + 0 if session.get_bind().dialect.name == "sqlite" else day.workspace_id
-    rows = session.execute(
-        select(day.contact_id, day.event_type, type_coerce(day.day, String()), day.count).where(
-            workspace == workspace_id, day.event_type.in_(types), day.day >= dt.date.fromordinal(floor), counts_of
-        )
+    rows = session.connection().execute(  # Core: no ORM row loading for ~25 rows per contact
+        select(day.contact_id, day.event_type, type_coerce(day.day, String()), day.count)
+        .where(workspace == workspace_id, day.event_type.in_(types), day.day >= dt.date.fromordinal(floor), counts_of)
+        .order_by(day.contact_id, day.day.desc())  # each contact's anchor (its last day) comes first
     )
-    ordinal = _Ordinals()
-    per_contact: dict[int, list[tuple[str, int, int]]] = {}
+    ordinal, factor = _Ordinals(), decay.factor
+    folded: list[dict[str, Any]] = []
+    contact, anchor, total = None, 0, 0
     for contact_id, event_type, on, count in rows:
-        per_contact.setdefault(contact_id, []).append((event_type, ordinal(on), count))
-    folded = []
-    for contact_id, counts in per_contact.items():
-        anchor = max(on for _, on, _ in counts)
-        total = sum(count * decay.factor(event_type, anchor - on) for event_type, on, count in counts)
-        folded.append(
-            {
-                "contact_id": contact_id,
-                "workspace_id": workspace_id,
-                "anchor_day": dt.date.fromordinal(anchor),
-                "total": total,
-            }
-        )
+        if contact_id != contact:
+            if contact is not None:
+                folded.append(_kept_row(contact, workspace_id, anchor, total))
+            contact, anchor, total = contact_id, ordinal(on), 0
+        total += count * factor(event_type, anchor - ordinal(on))
+    if contact is not None:
+        folded.append(_kept_row(contact, workspace_id, anchor, total))
     if folded:
         session.execute(insert(ContactIntention), folded)
 
 
-__all__ = ["forget", "multipliers", "prepare_full_run", "refold", "reset", "settings"]
+def _kept_row(contact_id: int, workspace_id: int, anchor: int, total: int) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "workspace_id": workspace_id,
+        "anchor_day": dt.date.fromordinal(anchor),
+        "total": total,
+    }
+
+
+__all__ = ["forget", "kept_levels", "multipliers", "prepare_full_run", "refold", "reset", "settings"]

@@ -354,6 +354,15 @@ def intention(
     return score, level, [summary, f"{why} (points halve every {number(config.half_life_days)} days)"]
 
 
+def kept_intention(
+    kept: tuple[int, int] | None, config: IntentionConfig, decay: Decay, today: int
+) -> tuple[float, str]:
+    """Score and level from a kept (anchor day, total) (siyu.scoring.intention): the same numbers
+    `intention` gives over the window's daily counts, without reading them. None: no scored events."""
+    score = 0.0 if kept is None else decayed_cents(kept[1], decay.multiplier(today - kept[0])) / 100
+    return score, intention_level(score, config)
+
+
 def bought(facts: Facts, order_event: str) -> list[str]:
     return [f"no intention score: bought ({facts.orders} × {order_event}); it scores people who have not bought"]
 

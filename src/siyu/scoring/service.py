@@ -265,13 +265,17 @@ class _Run:
         """One contact_score row per contact (repository.SCORE_COLUMNS order); reasons as a dict when
         `explain`, else {} (what runs store)."""
         session, workspace_id, config, today = self.session, self.workspace_id, self.config, self.today
-        days = repository.intention_days(session, workspace_id, config, today, contact_ids)
+        effective = cuts.with_fixed(config.rfm) if cuts is not None else None
+        # Runs store no reasons, so the kept level serves (one row per contact) when it holds today's
+        # window; the reasons need the daily counts.
+        unbought = [f.contact_id for f in facts if not (f.orders and effective is not None)]
+        kept = None if explain else intention.kept_levels(session, workspace_id, config.intention, today, unbought)
+        days = {} if kept is not None else repository.intention_days(session, workspace_id, config, today, contact_ids)
         stages = self.stages(contact_ids) if config.transaction_stages else {}
         no_stage: tuple[str | None, list[str]] | None = None
         if config.transaction_stages:
             names = repository.segment_names(session, workspace_id, config.segment_ids())
             no_stage = rules.transaction_stage([], config, names)
-        effective = cuts.with_fixed(config.rfm) if cuts is not None else None
         no_rfm = [f"no RFM scores: no {config.rfm.order_event} yet"]
         lifecycle, points_model, tiers = config.lifecycle, config.intention, config.value_tiers
 
@@ -290,9 +294,12 @@ class _Run:
                 reasons["intention"] = rules.bought(f, config.rfm.order_event)
             else:
                 reasons["rfm"] = no_rfm
-                score, level, reasons["intention"] = rules.intention(
-                    days.get(f.contact_id, ()), points_model, self.decay
-                )
+                if kept is not None:
+                    score, level = rules.kept_intention(kept.get(f.contact_id), points_model, self.decay, today)
+                else:
+                    score, level, reasons["intention"] = rules.intention(
+                        days.get(f.contact_id, ()), points_model, self.decay
+                    )
             transaction_stage = None
             if no_stage is not None:
                 transaction_stage, reasons["transaction_stage"] = stages.get(f.contact_id, no_stage)
