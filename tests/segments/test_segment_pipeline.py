@@ -214,3 +214,43 @@ def test_incremental_membership_agrees_with_plain_evaluation(db, clock, data) ->
                 session.scalars(select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment_id))
             )
             assert members == expected, rule
+
+
+def test_the_steps_own_entries_are_counted_but_not_matched_again_unless_a_rule_reads_them(  # type: ignore[no-untyped-def]
+    db, clock, tenant
+) -> None:
+    """A step records segment.entered; the next step counts it (computed properties) and, while no rule
+    names the type, leaves its contact alone; once a segment's rule reads it, its contacts are matched."""
+    client = tenant.client
+    viewed = {"event": "content.viewed", "count": {"op": "gte", "value": 1}, "within_last_days": 7}
+    created = client.post("/api/v1/segments", json={"name": "viewed this week", "rule": viewed})
+    assert created.status_code == 201, created.text
+    _events(client, _viewed("q1", "13800000011"), _viewed("q2", "13800000012"))
+
+    def steps() -> list[pipeline.StepResult]:
+        done = []
+        while True:
+            with db.transaction() as session:
+                result = pipeline.step(session, tenant.workspace_id)
+            if result.work == 0:
+                return done
+            done.append(result)
+
+    first, second = steps()
+    assert len(first.touched) == 2 and first.entered == 2
+    assert second.events == 2 and second.touched == set()  # the two segment.entered: counted only
+    with db.transaction(write=False) as session:
+        counted = session.scalar(
+            select(func.sum(ContactEventStat.count)).where(
+                ContactEventStat.workspace_id == tenant.workspace_id, ContactEventStat.event_type == "segment.entered"
+            )
+        )
+    assert counted == 2
+
+    reads = {"event": "segment.entered", "count": {"op": "gte", "value": 2}, "within_last_days": 7}
+    created = client.post("/api/v1/segments", json={"name": "entered twice", "rule": reads})
+    assert created.status_code == 201, created.text
+    _events(client, _viewed("q3", "13800000013"))
+    first, second = steps()
+    assert len(first.touched) == 1 and first.entered == 1
+    assert len(second.touched) == 1  # its segment.entered is read by a rule now

@@ -33,8 +33,11 @@ from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.recommend import portrait as portraits
 from siyu.scoring import service as scoring
+from siyu.scoring.models import ScoringSettings
 from siyu.segments import service as segments
+from siyu.segments.models import Segment
 from siyu.smarttags import service as smarttags
+from siyu.smarttags.models import SmartTagRule
 from siyu.workspaces.models import Workspace
 
 log = logging.getLogger("siyu.usermodel")
@@ -43,6 +46,7 @@ CURSOR = "usermodel"
 # Events per step: bounds how long a step holds SQLite's write lock (and PostgreSQL's cursor row).
 BATCH_EVENTS = 2_000
 MAX_YIELD_SECONDS = 0.15
+PIPELINE_EVENT_TYPES = frozenset({"segment.entered", "segment.exited"})  # what step() itself records
 
 
 @dataclass
@@ -107,7 +111,8 @@ def step(
         portraits.rebuild_portraits(session, workspace_id, contact_ids=survivors, up_to_seq=events[-1].seq)
         segments.drop_merged(session, merged_away)
 
-    touched = ({e.contact_id for e in events} | set(dirty)) - merged_away
+    quiet = quiet_types(session, workspace_id)
+    touched = ({e.contact_id for e in events if e.type not in quiet} | set(dirty)) - merged_away
     touched |= smarttags.apply_keyword_rules(session, workspace_id, events)
     scoring.recompute(session, workspace_id, contact_ids=touched, now=now)
     touched |= smarttags.apply_rule_tags(session, workspace_id, among=touched, now=now)
@@ -120,6 +125,36 @@ def step(
     result.events, result.dirty, result.touched = len(events), len(dirty), touched
     result.entered, result.exited = moved.entered, moved.exited
     return result
+
+
+def quiet_types(session: Session, workspace_id: int) -> frozenset[str]:
+    """The pipeline's own event types (segment entries and exits) that no segment rule, smart tag rule
+    or scoring setting of the workspace names: a contact whose only new events are of these has nothing
+    else changed, so it is counted (computed properties) but not scored and matched again. Without this,
+    each entry a step records makes the next step redo its contact. Any mention counts as a read."""
+    named: set[str] = set()
+    for raw in session.scalars(select(Segment.rule).where(Segment.workspace_id == workspace_id)):
+        named |= _strings_in(raw)
+    rules = select(SmartTagRule.rule).where(SmartTagRule.workspace_id == workspace_id, SmartTagRule.rule.is_not(None))
+    for raw in session.scalars(rules):
+        named |= _strings_in(raw)
+    settings = session.get(ScoringSettings, workspace_id)
+    if settings is not None:
+        named |= _strings_in(settings.config)
+    return PIPELINE_EVENT_TYPES - named
+
+
+def _strings_in(raw: object) -> set[str]:
+    if isinstance(raw, str):
+        return {raw}
+    found: set[str] = set()
+    if isinstance(raw, dict):
+        for value in raw.values():
+            found |= _strings_in(value)
+    elif isinstance(raw, list):
+        for value in raw:
+            found |= _strings_in(value)
+    return found
 
 
 def workspaces_with_work(session: Session) -> list[int]:
