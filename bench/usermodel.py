@@ -19,10 +19,12 @@ runs at a few thousand events/s on 2 cores; above 3,000,000 events (`--build aut
 timed on the first 250,000 events only and the rest is built by `pipeline.rebuild_workspace` (the repair
 path: `computed.rebuild` + full scoring, tags, segments). `--build catch_up|rebuild` forces either.
 
-`--data DIR` keeps the generated raw data (contacts, identities, tags, events; nothing computed) in DIR as
-`usermodel-<contacts>-<events>.db` and reuses it on later runs with the same sizes (copied into the temp
-directory and migrated to the current schema; ~20 s instead of minutes), for iterating on the code. Reused
-data ages: the last event is as old as the file plus ~2 minutes. Delete the file to generate afresh.
+`--data DIR` keeps the generated raw data (contacts, identities, tags, events) in DIR as
+`usermodel-<contacts>-<events>.db`, and the same data with its computed properties built as
+`usermodel-<contacts>-<events>-built.db`, and reuses them on later runs with the same sizes (copied into
+the temp directory and migrated to the current schema): the built file skips generation and the build
+(at full size ~25 minutes) for iterating on the code; delete it after changing how computed properties
+are built. Reused data ages: the last event is as old as the file plus ~2 minutes.
 
 The lag phase runs the ingester in its own process by default (as the API server is; `--lag-ingester
 thread` keeps it in this process, where it shares the GIL with the pipeline).
@@ -260,16 +262,95 @@ def build_or_reuse(
         return (*build(path, contacts, events, now), "generated")
     keep.mkdir(parents=True, exist_ok=True)
     kept = keep / f"usermodel-{contacts}-{events}.db"
-    about = kept.with_suffix(".json")
-    if kept.exists() and about.exists():
-        meta = json.loads(about.read_text())
-        shutil.copyfile(kept, path)
-        migrated_engine(path).dispose()
-        return meta["workspace"], meta["tag"], meta["counts"], f"reused from {kept} (generated {meta['generated']})"
+    if kept.exists() and kept.with_suffix(".json").exists():
+        return reuse(kept, path)
     ws, tag_id, counts = build(path, contacts, events, now)
-    shutil.copyfile(path, kept)
-    about.write_text(json.dumps({"workspace": ws, "tag": tag_id, "counts": counts, "generated": now.isoformat()}))
+    save(path, kept, ws, tag_id, counts, now)
     return ws, tag_id, counts, f"generated, kept in {kept}"
+
+
+def reuse(kept: Path, path: Path) -> tuple[int, int, dict[str, int], str]:
+    """A file kept by --data: copied into the temp directory and migrated to the current schema."""
+    meta = json.loads(kept.with_suffix(".json").read_text())
+    shutil.copyfile(kept, path)
+    migrated_engine(path).dispose()
+    return meta["workspace"], meta["tag"], meta["counts"], f"reused from {kept} (generated {meta['generated']})"
+
+
+def save(path: Path, kept: Path, ws: int, tag_id: int, counts: dict[str, int], now: dt.datetime) -> None:
+    """The closed database file, checkpointed, copied to `kept` with its description beside it."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    shutil.copyfile(path, kept)
+    about = {"workspace": ws, "tag": tag_id, "counts": counts, "generated": now.isoformat()}
+    kept.with_suffix(".json").write_text(json.dumps(about))
+
+
+def generate(
+    db_path: Path, contacts: int, events: int, now: dt.datetime, keep: Path | None
+) -> tuple[int, int, dict[str, int]]:
+    start = time.perf_counter()
+    ws, tag_id, counts, origin = build_or_reuse(db_path, contacts, events, now, keep)
+    built = time.perf_counter() - start
+    size = f"file {db_path.stat().st_size / 2**30:.2f} GiB"
+    if origin.startswith("reused"):
+        print(f"  {origin}: {contacts:,} contacts, {events:,} events, copied and migrated in {built:.0f}s; {size}")
+    else:
+        print(
+            f"  generated directly with raw executemany (not the demo simulator: its bulk mode stores events\n"
+            f"  through the events service 1,000 at a time): {contacts:,} contacts ({counts['上海']:,} in 上海, "
+            f"{counts['tagged']:,} tagged), {events:,} events over {DAYS} days in {built:.0f}s "
+            f"({rate(events, built):,.0f} events/s); {size}; {origin}"
+        )
+    return ws, tag_id, counts
+
+
+def build_computed(db: Any, ws: int, events: int, build_mode: str) -> None:
+    from siyu.usermodel import pipeline
+
+    if build_mode == "auto":
+        build_mode = "catch_up" if events <= AUTO_CATCH_UP_MAX else "rebuild"
+    section(f"computed properties ({build_mode})")
+    if build_mode == "catch_up":
+        start = time.perf_counter()
+        processed = pipeline.catch_up(db)
+        took = time.perf_counter() - start
+        print(
+            "  siyu.usermodel.pipeline.catch_up (the live path: steps of 5,000 events by sequence, each with\n"
+            f"  aggregates, scores, tags, segments): {processed:,} events in {took:.1f}s = "
+            f"{rate(processed, took):,.0f} events/s"
+        )
+    else:
+        # catch_up is measured on a sample only (at full size it would take about an hour), then the
+        # aggregates are rebuilt from the raw events as the repair path does.
+        start = time.perf_counter()
+        sampled = 0
+        while sampled < SAMPLE_EVENTS:
+            with db.transaction() as session:
+                done = pipeline.step(session, ws).events
+            if done == 0:
+                break
+            sampled += done
+        took = time.perf_counter() - start
+        print(
+            f"  siyu.usermodel.pipeline.step (catch_up's unit) on the first {sampled:,} events: {took:.1f}s = "
+            f"{rate(sampled, took):,.0f} events/s "
+            f"(all {events:,} this way: ~{events / rate(sampled, took) / 60:.0f} min)"
+        )
+        start = time.perf_counter()
+        with db.transaction() as session:
+            session.connection().exec_driver_sql(
+                "UPDATE stream_cursor SET seq = ? WHERE name = ? AND workspace_id = ?",
+                (events, pipeline.CURSOR, ws),
+            )
+            processed = pipeline.rebuild_workspace(session, ws)
+        took = time.perf_counter() - start
+        print(
+            "  then siyu.usermodel.pipeline.rebuild_workspace (computed.rebuild of every event, chunks of 50,000,\n"
+            f"  + full scoring, tags, segments), cursor at the last event: {processed:,} events in {took:.1f}s = "
+            f"{rate(processed, took):,.0f} events/s"
+        )
 
 
 # --- the ceiling -------------------------------------------------------------------------------------
@@ -585,7 +666,6 @@ def run(
     from siyu.scoring import service as scoring
     from siyu.segments import service as segments
     from siyu.segments.compiler import count_matching
-    from siyu.usermodel import pipeline
 
     if contacts is None:
         contacts = QUICK_CONTACTS if quick else int(os.environ.get("SIYU_BENCH_CONTACTS", DEFAULT_CONTACTS))
@@ -597,64 +677,25 @@ def run(
         db_path = tmp / "usermodel.db"
         now = utcnow()
         section("data")
-        start = time.perf_counter()
-        ws, tag_id, counts, origin = build_or_reuse(db_path, contacts, events, now, keep)
-        built = time.perf_counter() - start
-        size = f"file {db_path.stat().st_size / 2**30:.2f} GiB"
-        if origin.startswith("reused"):
-            print(f"  {origin}: {contacts:,} contacts, {events:,} events, copied and migrated in {built:.0f}s; {size}")
+        built_copy = keep / f"usermodel-{contacts}-{events}-built.db" if keep is not None else None
+        if built_copy is not None and built_copy.exists() and built_copy.with_suffix(".json").exists():
+            start = time.perf_counter()
+            ws, tag_id, counts, origin = reuse(built_copy, db_path)
+            print(
+                f"  {origin}: {contacts:,} contacts, {events:,} events with their computed properties, copied and "
+                f"migrated in {time.perf_counter() - start:.0f}s\n  (delete the file to build them again)"
+            )
+            db = Database(create_db_engine(f"sqlite:///{db_path}", bench_settings()), bench_settings())
         else:
-            print(
-                f"  generated directly with raw executemany (not the demo simulator: its bulk mode stores events\n"
-                f"  through the events service 1,000 at a time): {contacts:,} contacts ({counts['上海']:,} in 上海, "
-                f"{counts['tagged']:,} tagged), {events:,} events over {DAYS} days in {built:.0f}s "
-                f"({rate(events, built):,.0f} events/s); {size}; {origin}"
-            )
-
-        engine = create_db_engine(f"sqlite:///{db_path}", bench_settings())
-        db = Database(engine, bench_settings())
-        if build_mode == "auto":
-            build_mode = "catch_up" if events <= AUTO_CATCH_UP_MAX else "rebuild"
-        section(f"computed properties ({build_mode})")
-        if build_mode == "catch_up":
-            start = time.perf_counter()
-            processed = pipeline.catch_up(db)
-            took = time.perf_counter() - start
-            print(
-                "  siyu.usermodel.pipeline.catch_up (the live path: steps of 5,000 events by sequence, each with\n"
-                f"  aggregates, scores, tags, segments): {processed:,} events in {took:.1f}s = "
-                f"{rate(processed, took):,.0f} events/s"
-            )
-        else:
-            # catch_up is measured on a sample only (at full size it would take about an hour), then the
-            # aggregates are rebuilt from the raw events as the repair path does.
-            start = time.perf_counter()
-            sampled = 0
-            while sampled < SAMPLE_EVENTS:
-                with db.transaction() as session:
-                    done = pipeline.step(session, ws).events
-                if done == 0:
-                    break
-                sampled += done
-            took = time.perf_counter() - start
-            print(
-                f"  siyu.usermodel.pipeline.step (catch_up's unit) on the first {sampled:,} events: {took:.1f}s = "
-                f"{rate(sampled, took):,.0f} events/s "
-                f"(all {events:,} this way: ~{events / rate(sampled, took) / 60:.0f} min)"
-            )
-            start = time.perf_counter()
-            with db.transaction() as session:
-                session.connection().exec_driver_sql(
-                    "UPDATE stream_cursor SET seq = ? WHERE name = ? AND workspace_id = ?",
-                    (events, pipeline.CURSOR, ws),
-                )
-                processed = pipeline.rebuild_workspace(session, ws)
-            took = time.perf_counter() - start
-            print(
-                "  then siyu.usermodel.pipeline.rebuild_workspace (computed.rebuild of every event, chunks of 50,000,\n"
-                f"  + full scoring, tags, segments), cursor at the last event: {processed:,} events in {took:.1f}s = "
-                f"{rate(processed, took):,.0f} events/s"
-            )
+            ws, tag_id, counts = generate(db_path, contacts, events, now, keep)
+            db = Database(create_db_engine(f"sqlite:///{db_path}", bench_settings()), bench_settings())
+            build_computed(db, ws, events, build_mode)
+            if built_copy is not None:
+                start = time.perf_counter()
+                db.dispose()  # reopened on first use
+                save(db_path, built_copy, ws, tag_id, counts, now)
+                print(f"  kept in {built_copy} for later runs ({time.perf_counter() - start:.0f}s)")
+        engine = db.engine
         with db.transaction(write=False) as session:
             for table in ("contact_event_stat", "contact_event_day", "contact_score"):
                 n = session.connection().exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()

@@ -62,6 +62,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
+# Table option for per-contact tables read and rewritten a contact at a time: on SQLite the rows are
+# stored in primary-key order (WITHOUT ROWID), so a contact's rows share a page (migration 0023).
+CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

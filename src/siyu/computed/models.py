@@ -5,7 +5,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.db import Base, UTCDateTime
+from siyu.db import CLUSTERED, Base, UTCDateTime
 from siyu.kit.models import WorkspaceScoped
 from siyu.kit.time import utcnow
 
@@ -14,7 +14,10 @@ class ContactEventStat(WorkspaceScoped, Base):
     """How often and when a contact did one event type, over all time."""
 
     __tablename__ = "contact_event_stat"
-    __table_args__ = (Index("ix_contact_event_stat_ws_type_contact", "workspace_id", "event_type", "contact_id"),)
+    __table_args__ = (
+        Index("ix_contact_event_stat_ws_type_contact", "workspace_id", "event_type", "contact_id"),
+        CLUSTERED,
+    )
 
     contact_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
@@ -34,6 +37,7 @@ class ContactEventDay(WorkspaceScoped, Base):
     __table_args__ = (
         # "content.viewed at least twice in the last 7 days": a range over (type, day), grouped by contact.
         Index("ix_contact_event_day_ws_type_day", "workspace_id", "event_type", "day", "contact_id", "count"),
+        CLUSTERED,
     )
 
     contact_id: Mapped[int] = mapped_column(

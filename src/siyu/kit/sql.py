@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Select, and_, any_, bindparam, func, select
+from sqlalchemy import BigInteger, Executable, Select, and_, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -45,6 +45,17 @@ def select_where_in(
         # fetchall: one call per chunk instead of a fetchone per row (thousands per event batch).
         for row in connection.exec_driver_sql(statement, arguments).fetchall():
             yield tuple(row)
+
+
+def driver_rows(session: Session, statement: Executable) -> list[Any]:
+    """The rows of a Core statement as the DB-API driver returns them, without building SQLAlchemy Rows
+    or converting values (about 2 µs a row saved): for hot reads of many narrow rows whose columns need
+    no conversion (integers, text, and dates coerced to text, which PostgreSQL's driver returns as dates)."""
+    result = session.connection().execute(statement)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def sqlite_datetime(value: dt.datetime) -> str:

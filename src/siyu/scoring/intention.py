@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from siyu.computed.models import ContactEventDay
 from siyu.contacts.models import Contact
 from siyu.events.service import workspace_timezone
-from siyu.kit.sql import IdFilter, dialect_insert
+from siyu.kit.sql import IdFilter, dialect_insert, driver_rows
 from siyu.kit.time import utcnow
 from siyu.scoring.config import IntentionConfig, parse_config
 from siyu.scoring.models import ContactIntention, IntentionBasis, ScoringSettings
@@ -269,10 +269,11 @@ def _replace(session: Session, workspace_id: int, decay: Decay, floor: int, coun
         return
     # "+ 0": SQLite walks each contact's primary key instead of the workspace's (type, day) index.
     workspace = day.workspace_id + 0 if session.get_bind().dialect.name == "sqlite" else day.workspace_id
-    rows = session.connection().execute(  # Core: no ORM row loading for ~25 rows per contact
+    rows = driver_rows(  # ~25 rows a contact
+        session,
         select(day.contact_id, day.event_type, type_coerce(day.day, String()), day.count)
         .where(workspace == workspace_id, day.event_type.in_(types), day.day >= dt.date.fromordinal(floor), counts_of)
-        .order_by(day.contact_id, day.day.desc())  # each contact's anchor (its last day) comes first
+        .order_by(day.contact_id, day.day.desc()),  # each contact's anchor (its last day) comes first
     )
     ordinal, factor = _Ordinals(), decay.factor
     folded: list[dict[str, Any]] = []

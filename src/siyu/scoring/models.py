@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.db import Base, UTCDateTime
+from siyu.db import CLUSTERED, Base, UTCDateTime
 from siyu.kit.models import WorkspaceScoped
 from siyu.kit.time import utcnow
 
@@ -19,6 +19,7 @@ class ContactScore(WorkspaceScoped, Base):
         Index("ix_contact_score_ws_lifecycle", "workspace_id", "lifecycle_stage"),
         Index("ix_contact_score_ws_tier", "workspace_id", "value_tier"),
         Index("ix_contact_score_ws_intention", "workspace_id", "intention_score"),
+        CLUSTERED,
     )
 
     contact_id: Mapped[int] = mapped_column(
@@ -62,7 +63,7 @@ class ContactIntention(WorkspaceScoped, Base):
     read by a full scoring run instead of every daily count of the window."""
 
     __tablename__ = "contact_intention"
-    __table_args__ = (Index("ix_contact_intention_ws_anchor", "workspace_id", "anchor_day"),)
+    __table_args__ = (Index("ix_contact_intention_ws_anchor", "workspace_id", "anchor_day"), CLUSTERED)
 
     contact_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, autoincrement=False

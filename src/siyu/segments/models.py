@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.db import Base, UTCDateTime
+from siyu.db import CLUSTERED, Base, UTCDateTime
 from siyu.kit.models import CreatedAtMixin, IdMixin, WorkspaceScoped
 from siyu.kit.time import utcnow
 
@@ -32,7 +32,7 @@ class Segment(IdMixin, WorkspaceScoped, CreatedAtMixin, Base):
 
 class SegmentMember(WorkspaceScoped, Base):
     __tablename__ = "segment_member"
-    __table_args__ = (Index("ix_segment_member_contact_id", "contact_id"),)
+    __table_args__ = (Index("ix_segment_member_contact_id", "contact_id"), CLUSTERED)
 
     segment_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("segment.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
