@@ -115,3 +115,36 @@ def test_incremental_equals_full(db, clock, first, second) -> None:  # type: ign
             plain = service.evaluate(session, ws, contact, now=now)
             assert plain is not None
             assert tuple(plain[k] for k in NUMBERS) == stored[:-1], contact
+
+
+def test_an_incremental_run_rewrites_only_the_rows_whose_values_changed(db, clock) -> None:  # type: ignore[no-untyped-def]
+    """A touched contact whose scores stay the same keeps its row (computed_at unchanged); one whose
+    scores moved gets the new values and time; a contact merged away loses its row."""
+    from scoring_helpers import contact_id, row
+
+    from siyu.contacts.merge import merge_contacts
+    from siyu.contacts.models import Contact
+    from siyu.scoring.models import ContactScore
+
+    now = clock.now
+    with db.transaction() as session:
+        ws = create_workspace(session, f"w{next(_workspaces)}").id
+        save_config(session, ws, parse_config(CONFIG))
+    send(
+        db,
+        ws,
+        [event(0, "order.paid", now, amount=99.5), event(1, "content.viewed", now), event(2, "contact.added", now)],
+    )
+    score(db, ws, now)
+    quiet, buyer, gone = contact_id(db, ws, 1), contact_id(db, ws, 0), contact_id(db, ws, 2)
+    before = row(db, quiet).computed_at
+
+    later = clock.advance(minutes=5)
+    send(db, ws, [event(0, "order.paid", later, amount=300)])
+    with db.transaction() as session:
+        merge_contacts(session, survivor=session.get(Contact, quiet), merged=session.get(Contact, gone), reason="test")
+    assert score(db, ws, later, [quiet, buyer, gone]) == 1  # only the buyer's row is written
+    assert row(db, quiet).computed_at == before
+    assert row(db, buyer).computed_at == later and row(db, buyer).f_score == 2
+    with db.transaction(write=False) as session:
+        assert session.get(ContactScore, gone) is None

@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.contacts.models import Contact
 from siyu.events.models import Event
-from siyu.kit.sql import IdFilter, sqlite_datetime
+from siyu.kit.sql import IdFilter, driver_rows, sqlite_datetime
 from siyu.scoring.config import ScoringConfig, StageTrigger
 from siyu.scoring.models import ContactIntention, ContactScore
 from siyu.scoring.rules import INTENTION_SCALE, Facts, LocalDays, RfmCuts
@@ -249,19 +249,52 @@ _VALUES = SCORE_COLUMNS[2:-1]
 _SQLITE_INSERT = f"INSERT INTO contact_score ({', '.join(_INSERTED)}) VALUES ({', '.join('?' for _ in _INSERTED)})"
 
 
-def delete_scores(session: Session, workspace_id: int, contact_ids: Collection[int] | None) -> None:
-    session.execute(
-        delete(ContactScore)
-        .where(
-            _in_workspace(ContactScore.workspace_id, workspace_id, contact_ids),
-            *_only(session, ContactScore.contact_id, contact_ids),
+def write_scores(
+    session: Session,
+    workspace_id: int,
+    contact_ids: Collection[int],
+    rows: list[tuple[Any, ...]],
+    computed_at: dt.datetime,
+) -> int:
+    """Makes the score rows of `contact_ids` these rows (SCORE_COLUMNS, reasons still a dict; a contact
+    without one loses its row). As a full run does, a row whose values did not change is left alone, so
+    a touched contact costs a read, not a rewrite of the row and its indexes. Returns rows written."""
+    score: Table = ContactScore.__table__  # type: ignore[assignment]
+    stored = {
+        row[0]: tuple(row[1:])
+        for row in driver_rows(
+            session,
+            select(score.c.contact_id, *[score.c[name] for name in _VALUES]).where(
+                _in_workspace(score.c.workspace_id, workspace_id, contact_ids),
+                *_only(session, score.c.contact_id, contact_ids),
+            ),
         )
-        .execution_options(synchronize_session=False)
-    )
+    }
+    fresh, changed = [], []
+    for row in rows:
+        before = stored.pop(row[1], None)
+        if before is None:
+            fresh.append(row)
+        elif before != row[2:-1]:
+            changed.append(row)
+    if stored:  # merged away or deleted since
+        session.execute(delete(score).where(score.c.contact_id.in_(sorted(stored))))
+    if changed:
+        session.execute(
+            update(score)
+            .where(score.c.contact_id == bindparam("cid"))
+            .values({name: bindparam(name) for name in (*_VALUES, "computed_at")}),
+            [
+                {"cid": row[1], **dict(zip(_VALUES, row[2:-1], strict=True)), "computed_at": computed_at}
+                for row in changed
+            ],
+        )
+    insert_scores(session, fresh, computed_at)
+    return len(fresh) + len(changed)
 
 
 def insert_scores(session: Session, rows: list[tuple[Any, ...]], computed_at: dt.datetime) -> None:
-    """Rows are SCORE_COLUMNS, reasons still a dict. The caller deleted the old rows."""
+    """New rows: SCORE_COLUMNS, reasons still a dict."""
     if not rows:
         return
     connection = session.connection()

@@ -113,9 +113,7 @@ def recompute(session: Session, workspace_id: int, *, contact_ids: Collection[in
             # No full run yet: the cut points come from the whole population once, and are kept.
             cuts = _store_cuts(run, _population_cuts(run))
         rows = run.score(cuts, facts, chunk, explain=False)
-        repository.delete_scores(session, workspace_id, chunk)
-        repository.insert_scores(session, rows, run.now)
-        written += len(rows)
+        written += repository.write_scores(session, workspace_id, chunk, rows, run.now)
     return written
 
 
