@@ -94,6 +94,8 @@ def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEve
     if not events:
         return set()
     stats, days = _fold(events, tz)
+    # In primary-key order: consecutive upserts land on neighbouring pages of the clustered tables.
+    stats, days = dict(sorted(stats.items())), dict(sorted(days.items()))
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         # The pipeline's hot path: plain DB-API executemany, values written as SQLAlchemy's SQLite
