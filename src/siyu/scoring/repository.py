@@ -32,7 +32,6 @@ from sqlalchemy import (
     cast,
     column,
     delete,
-    false,
     func,
     insert,
     literal,
@@ -318,10 +317,11 @@ def customer_values(session: Session, facts: Any) -> list[tuple[int, Any, int]]:
     `facts` (full_facts): the narrow read the quintile cut points are taken from."""
     c = facts.c
     query = select(c.orders, _raw(c.last_order_at), c.net_cents).where(c.orders > 0, c.last_order_at.is_not(None))
-    return [(int(n), last, int(net)) for n, last, net in session.execute(query)]
+    return [(int(n), last, int(net)) for n, last, net in driver_rows(session, query)]
 
 
 _SQLITE_FACTS = "scoring_facts"
+_SQLITE_MULTIPLIERS = "scoring_multipliers"
 
 
 def full_facts(session: Session, workspace_id: int, config: ScoringConfig, *, materialize: bool = True) -> Any:
@@ -336,6 +336,8 @@ def full_facts(session: Session, workspace_id: int, config: ScoringConfig, *, ma
     is_order = stat.event_type == rfm.order_event
     # Each contact joined to its own rows, grouped by contact: the database walks the contacts in id order
     # and each one's rows beside it (clustered on SQLite), with no sort of millions of rows by contact.
+    # `|| ''` keeps SQLite from seeking each type in turn: one seek per contact, its few rows filtered.
+    kind = stat.event_type + "" if session.get_bind().dialect.name == "sqlite" else stat.event_type
     query = (
         select(
             Contact.id.label("contact_id"),
@@ -354,10 +356,7 @@ def full_facts(session: Session, workspace_id: int, config: ScoringConfig, *, ma
             ).label("net_cents"),
         )
         .select_from(Contact)
-        .outerjoin(
-            stat,
-            and_(stat.contact_id == Contact.id, stat.event_type.in_(sorted({*active, rfm.refund_event}))),
-        )
+        .outerjoin(stat, and_(stat.contact_id == Contact.id, kind.in_(sorted({*active, rfm.refund_event}))))
         .where(Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None))
         .group_by(Contact.id)
     )
@@ -430,8 +429,8 @@ def insert_all_scores(
     when asked."""
     dialect = session.get_bind().dialect.name
     life = config.lifecycle
-    intention = _decayed_levels(workspace_id, multipliers)
     a = facts.c
+    decayed, scored_from = _decayed_levels(session, workspace_id, multipliers, facts)
     orders = a.orders
     customer = and_(orders > 0, a.last_order_at.is_not(None))
     r = 5 - _count_above_time(a.last_order_at, [bounds.start(today - c) for c in cuts.recency_days])
@@ -457,10 +456,9 @@ def insert_all_scores(
             case((customer, r)).label("r_score"),
             case((customer, f)).label("f_score"),
             case((customer, m)).label("m_score"),
-            case((customer, None), else_=_half_even(func.coalesce(intention.c.decayed, 0.0), dialect)).label("cents"),
+            case((customer, None), else_=_half_even(func.coalesce(decayed, 0.0), dialect)).label("cents"),
         )
-        .select_from(facts)
-        .outerjoin(intention, intention.c.contact_id == a.contact_id)
+        .select_from(scored_from)
         .subquery("scored")
     )
     s = inner.c
@@ -533,29 +531,43 @@ def _count_above_time(value: Any, starts: Sequence[dt.datetime]) -> Any:
     return out
 
 
-def _decayed_levels(workspace_id: int, multipliers: list[tuple[dt.date, float]]) -> Any:
-    """contact_id, decayed: each stored total × the multiplier of its anchor day ÷ 10^7, in the order and
-    IEEE double arithmetic of rules.decayed_cents. The multipliers are bound parameters (exact doubles)."""
-    kept = ContactIntention
+def _decayed_levels(
+    session: Session, workspace_id: int, multipliers: list[tuple[dt.date, float]], facts: Any
+) -> tuple[Any, Any]:
+    """(decayed, facts joined to it): each contact's stored total × the multiplier of its anchor day ÷ 10^7,
+    in the order and IEEE double arithmetic of rules.decayed_cents (the multipliers are bound parameters,
+    exact doubles); NULL without a kept level. Each contact's kept row and its multiplier are looked up by
+    key as the facts are walked in contact order (on SQLite the multipliers in a keyed temp table: it
+    would scan a VALUES list for every contact)."""
     if not multipliers:
-        return (
-            select(kept.contact_id.label("contact_id"), literal(0.0, Float).label("decayed"))
-            .where(false())
-            .subquery("intention")
+        return literal(None, Float), facts
+    kept = ContactIntention
+    factors: Any
+    if session.get_bind().dialect.name == "sqlite":
+        connection = session.connection()
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_MULTIPLIERS}")
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE {_SQLITE_MULTIPLIERS} (anchor_day DATE PRIMARY KEY, multiplier REAL) WITHOUT ROWID"
         )
-    factors = values(column("anchor_day", Date), column("multiplier", Float), name="m").data(multipliers).cte("m")
+        connection.exec_driver_sql(
+            f"INSERT INTO {_SQLITE_MULTIPLIERS} VALUES (?, ?)", [(day.isoformat(), m) for day, m in multipliers]
+        )
+        factors = Table(_SQLITE_MULTIPLIERS, MetaData(), Column("anchor_day", Date), Column("multiplier", Float)).alias(
+            "m"
+        )
+    else:
+        factors = values(column("anchor_day", Date), column("multiplier", Float), name="m").data(multipliers).cte("m")
     decayed = cast(kept.total, Float) * factors.c.multiplier / literal(float(INTENTION_SCALE // 100), Float)
-    return (
-        select(kept.contact_id.label("contact_id"), decayed.label("decayed"))
-        .join(factors, factors.c.anchor_day == kept.anchor_day)
-        .where(kept.workspace_id == workspace_id)
-        .subquery("intention")
-    )
+    joined = facts.outerjoin(
+        kept, and_(kept.contact_id == facts.c.contact_id, kept.workspace_id == workspace_id)
+    ).outerjoin(factors, factors.c.anchor_day == kept.anchor_day)
+    return decayed, joined
 
 
 def drop_full_run_tables(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_FACTS}")
+        session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SQLITE_MULTIPLIERS}")
 
 
 def set_transaction_stages(session: Session, workspace_id: int, stages: dict[int, str]) -> None:
