@@ -114,9 +114,18 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     busy_timeout_ms = int(settings.sqlite_busy_timeout_ms)
 
+    configured = settings.sqlite_synchronous.upper()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        options = conn.get_execution_options()
+        # A connection's safety level is set between transactions (SQLite refuses it inside one).
+        wanted = options.get("sqlite_synchronous", configured)
+        info = conn.connection.info
+        if info.get("synchronous", configured) != wanted:
+            conn.connection.dbapi_connection.execute(f"PRAGMA synchronous={wanted}")
+            info["synchronous"] = wanted
+        mode = options.get("sqlite_begin", "IMMEDIATE")
         if mode == "IMMEDIATE":
             _begin_immediate(conn.connection.dbapi_connection, busy_timeout_ms)
         else:
@@ -177,16 +186,27 @@ class Database:
         self._siblings: dict[str, Engine] = {}
         self._siblings_lock = threading.Lock()
         reader_bind = engine.execution_options(sqlite_begin="DEFERRED") if self.sqlite else engine
+        relaxed = (settings or get_settings()).sqlite_synchronous.upper() in ("FULL", "EXTRA")
+        derived_bind = engine.execution_options(sqlite_synchronous="NORMAL") if self.sqlite and relaxed else engine
         self._writer = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         self._reader = sessionmaker(bind=reader_bind, expire_on_commit=False, autoflush=True)
+        self._derived = sessionmaker(bind=derived_bind, expire_on_commit=False, autoflush=True)
 
-    def session(self, *, write: bool = True) -> Session:
-        return (self._writer if write else self._reader)()
+    def session(self, *, write: bool = True, durable: bool = True) -> Session:
+        if not write:
+            return self._reader()
+        return self._writer() if durable else self._derived()
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any error. Used at the edges only."""
-        session = self.session(write=write)
+    def transaction(self, *, write: bool = True, durable: bool = True) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error. Used at the edges only.
+
+        `durable=False` is for writes of state computed from other data and computed again if lost (the
+        user-model pipeline's steps): on SQLite the commit does not wait for the disk (synchronous=
+        NORMAL; an application crash loses nothing, a power cut may lose the last such commits whole, as
+        if they had not run). The WAL is written in order, so any later durable commit (one that
+        answers an API call or hands work on) makes these durable too."""
+        session = self.session(write=write, durable=durable)
         try:
             yield session
             session.commit()

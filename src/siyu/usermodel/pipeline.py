@@ -44,7 +44,7 @@ log = logging.getLogger("siyu.usermodel")
 
 CURSOR = "usermodel"
 # Events per step: bounds how long a step holds SQLite's write lock (and PostgreSQL's cursor row).
-BATCH_EVENTS = 2_000
+BATCH_EVENTS = 5_000
 MAX_YIELD_SECONDS = 0.15
 PIPELINE_EVENT_TYPES = frozenset({"segment.entered", "segment.exited"})  # what step() itself records
 
@@ -183,7 +183,7 @@ def run_pending(
     for workspace_id in pending:
         for _ in range(max_steps):
             started = time.perf_counter()
-            with db.transaction() as session:
+            with db.transaction(durable=False) as session:  # derived state: a lost step is run again
                 result = step(session, workspace_id, now=now)
             done += result.work
             if result.work == 0:
