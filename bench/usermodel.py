@@ -317,8 +317,8 @@ def build_computed(db: Any, ws: int, events: int, build_mode: str) -> None:
         processed = pipeline.catch_up(db)
         took = time.perf_counter() - start
         print(
-            f"  siyu.usermodel.pipeline.catch_up (the live path: steps of up to {pipeline.BATCH_EVENTS:,} events by sequence, each with\n"
-            f"  aggregates, scores, tags, segments): {processed:,} events in {took:.1f}s = "
+            f"  siyu.usermodel.pipeline.catch_up (the live path: steps of up to {pipeline.BATCH_EVENTS:,} events by\n"
+            f"  sequence, each with aggregates, scores, tags, segments): {processed:,} events in {took:.1f}s = "
             f"{rate(processed, took):,.0f} events/s"
         )
     else:
