@@ -529,11 +529,10 @@ def _ingest_child(db_path: str, ws: int, contacts: int, seconds: float, queue: A
     """The ingester as its own process (as the API server is in production), reporting through `queue`."""
     from siyu.db import Database, create_db_engine
 
-    engine = create_db_engine(f"sqlite:///{db_path}", bench_settings())
-    out = _ingest_loop(
-        Database(engine, bench_settings()), ws, contacts, seconds, lambda probe, at: queue.put(("probe", probe, at))
-    )
-    engine.dispose()
+    database = Database(create_db_engine(f"sqlite:///{db_path}", bench_settings()), bench_settings())
+    database.start_checkpointer()  # as `siyu serve` does
+    out = _ingest_loop(database, ws, contacts, seconds, lambda probe, at: queue.put(("probe", probe, at)))
+    database.dispose()
     queue.put(("done", out, 0.0))
 
 
@@ -696,6 +695,7 @@ def run(
                 save(db_path, built_copy, ws, tag_id, counts, now)
                 print(f"  kept in {built_copy} for later runs ({time.perf_counter() - start:.0f}s)")
         engine = db.engine
+        db.start_checkpointer()  # as `siyu worker` and `siyu serve` do
         with db.transaction(write=False) as session:
             for table in ("contact_event_stat", "contact_event_day", "contact_score"):
                 n = session.connection().exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()

@@ -57,3 +57,36 @@ def test_pipeline_steps_are_derived_writes(db, tenant, monkeypatch) -> None:  # 
     monkeypatch.setattr(db, "transaction", transaction)
     assert pipeline.run_pending(db, yield_seconds=0) > 0
     assert kinds and not any(kinds)  # every step a derived write
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_the_checkpointer_copies_the_log_so_commits_need_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With a Checkpointer (serve, worker), a commit does not checkpoint below ~100 MB of log, and the
+    thread brings the log back into the file; stopped by dispose."""
+    import time
+
+    from sqlalchemy import text
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db", sqlite_checkpoint_ms=50)
+    db = Database(create_db_engine(settings.database_url, settings), settings)
+    with db.transaction() as session:
+        assert session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 25_000
+        session.execute(text("CREATE TABLE filler (x BLOB)"))
+        for _ in range(3000):  # ~6 MB: past SQLite's own 1,000-page threshold
+            session.execute(text("INSERT INTO filler VALUES (randomblob(2000))"))
+
+    wal = tmp_path / "siyu.db-wal"
+    assert wal.stat().st_size > 4_000_000  # the commit left the log as it was
+    db.start_checkpointer()
+    checkpointer = db._checkpointer
+    assert checkpointer is not None
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert checkpointer.checkpoints > 0
+    busy, frames, copied = checkpointer.last[str(tmp_path / "siyu.db")]
+    assert busy == 0 and frames > 1000 and copied == frames  # the whole log, by the thread
+    with db.transaction(write=False) as session:
+        assert session.execute(text("SELECT count(*) FROM filler")).scalar() == 3000
+    db.dispose()
+    assert not checkpointer._thread.is_alive()

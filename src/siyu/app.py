@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owns_database:  # a server process (uvicorn's factory call), not a test's app
+            database.start_checkpointer()
             settle_after_startup()
         yield
         if owns_database:

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         description="SQLite PRAGMA synchronous. FULL makes every commit survive power loss, "
         "which is what 'a 2xx means durably committed' needs.",
     )
+    sqlite_checkpoint_ms: int = Field(
+        default=1000,
+        ge=0,
+        description="How often a thread of `siyu serve` and `siyu worker` copies SQLite's write-ahead log into "
+        "the database file (a checkpoint), so no commit has to; commits then checkpoint only past 100 MB of "
+        "log. 0: SQLite's own checkpoint by whichever commit passes 4 MB of log.",
+    )
     sqlite_cache_mb: int = Field(
         default=64,
         ge=1,
