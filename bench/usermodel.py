@@ -327,7 +327,7 @@ def build_computed(db: Any, ws: int, events: int, build_mode: str) -> None:
         start = time.perf_counter()
         sampled = 0
         while sampled < SAMPLE_EVENTS:
-            with db.transaction() as session:
+            with db.transaction(durable=False) as session:  # as run_pending does
                 done = pipeline.step(session, ws).events
             if done == 0:
                 break

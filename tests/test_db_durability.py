@@ -75,18 +75,21 @@ def test_the_checkpointer_copies_the_log_so_commits_need_not(tmp_path) -> None: 
         for _ in range(3000):  # ~6 MB: past SQLite's own 1,000-page threshold
             session.execute(text("INSERT INTO filler VALUES (randomblob(2000))"))
 
-    wal = tmp_path / "siyu.db-wal"
-    assert wal.stat().st_size > 4_000_000  # the commit left the log as it was
-    db.start_checkpointer()
-    checkpointer = db._checkpointer
-    assert checkpointer is not None
-    deadline = time.monotonic() + 10
-    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert checkpointer.checkpoints > 0
-    busy, frames, copied = checkpointer.last[str(tmp_path / "siyu.db")]
-    assert busy == 0 and frames > 1000 and copied == frames  # the whole log, by the thread
-    with db.transaction(write=False) as session:
-        assert session.execute(text("SELECT count(*) FROM filler")).scalar() == 3000
-    db.dispose()
+    main = tmp_path / "siyu.db"
+    before = main.stat().st_size
+    assert before < 1_000_000  # the rows are only in the log: the commit did not copy it
+    try:
+        db.start_checkpointer()
+        checkpointer = db._checkpointer
+        assert checkpointer is not None
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        busy, frames, copied = checkpointer.last[str(main)]
+        assert busy == 0 and frames > 1000 and copied == frames  # the whole log, by the thread
+        assert main.stat().st_size > before + 4_000_000  # now in the file itself
+        with db.transaction(write=False) as session:
+            assert session.execute(text("SELECT count(*) FROM filler")).scalar() == 3000
+    finally:
+        db.dispose()
     assert not checkpointer._thread.is_alive()

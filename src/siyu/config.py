@@ -31,7 +31,8 @@ class Settings(BaseSettings):
         default="FULL",
         pattern="^(OFF|NORMAL|FULL|EXTRA)$",
         description="SQLite PRAGMA synchronous. FULL makes every commit survive power loss, "
-        "which is what 'a 2xx means durably committed' needs.",
+        "which is what 'a 2xx means durably committed' needs. The user-model pipeline's steps, which are "
+        "computed again if lost, commit with NORMAL (docs/adr/0010).",
     )
     sqlite_checkpoint_ms: int = Field(
         default=1000,

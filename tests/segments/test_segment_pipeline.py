@@ -254,3 +254,19 @@ def test_the_steps_own_entries_are_counted_but_not_matched_again_unless_a_rule_r
     first, second = steps()
     assert len(first.touched) == 1 and first.entered == 1
     assert len(second.touched) == 1  # its segment.entered is read by a rule now
+
+
+def test_a_smart_tag_on_segment_membership_follows_an_entry(db, clock, tenant) -> None:  # type: ignore[no-untyped-def]
+    """A step tags before it refreshes segments, so a tag rule on "in segment X" catches up in the next
+    step: the entry it recorded must not be quiet while such a rule exists."""
+    from smarttags.smarttag_helpers import make_smart_tag, make_tag, mounted, tag_names
+
+    client = mounted(tenant.client)
+    viewed = {"event": "content.viewed", "count": {"op": "gte", "value": 1}, "within_last_days": 7}
+    segment = client.post("/api/v1/segments", json={"name": "viewed this week", "rule": viewed}).json()
+    tag_id = make_tag(client, "看过内容")
+    make_smart_tag(client, name="在分群里", tag_id=tag_id, kind="rule", rule={"segment": segment["id"]})
+    _events(client, _viewed("s1", "13800000021"))
+    pipeline.catch_up(db)
+    (member,) = _members(db, segment["id"])
+    assert tag_names(client, member) == {"看过内容"}

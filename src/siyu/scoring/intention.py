@@ -54,6 +54,11 @@ def _basis(session: Session, workspace_id: int, *, exclusive: bool) -> Intention
     ).one_or_none()
 
 
+def share_basis(session: Session, workspace_id: int) -> None:
+    """Takes the basis row's shared lock (PostgreSQL) for this transaction, as the first of its locks."""
+    _basis(session, workspace_id, exclusive=False)
+
+
 def _set_basis(session: Session, workspace_id: int, floor: int, fingerprint: str) -> None:
     insert_ = dialect_insert(session)
     values = {"floor_day": dt.date.fromordinal(floor), "fingerprint": fingerprint, "updated_at": utcnow()}
@@ -302,4 +307,4 @@ def _kept_row(contact_id: int, workspace_id: int, anchor: int, total: int) -> di
     }
 
 
-__all__ = ["forget", "kept_levels", "multipliers", "prepare_full_run", "refold", "reset", "settings"]
+__all__ = ["forget", "kept_levels", "multipliers", "prepare_full_run", "refold", "reset", "settings", "share_basis"]

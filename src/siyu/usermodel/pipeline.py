@@ -32,10 +32,13 @@ from siyu.events.service import workspace_timezone
 from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.recommend import portrait as portraits
+from siyu.scoring import intention
 from siyu.scoring import service as scoring
+from siyu.scoring.config import parse_config
 from siyu.scoring.models import ScoringSettings
 from siyu.segments import service as segments
 from siyu.segments.models import Segment
+from siyu.segments.rules import segment_refs_in
 from siyu.smarttags import service as smarttags
 from siyu.smarttags.models import SmartTagRule
 from siyu.workspaces.models import Workspace
@@ -86,6 +89,9 @@ def step(
     cursor = _lock_cursor(session, workspace_id)
     if cursor is None:
         return result
+    # Before any write (PostgreSQL): a full scoring run holds the basis exclusively while it changes
+    # contacts, so taking it after touching contact rows could deadlock with it.
+    intention.share_basis(session, workspace_id)
     events = computed.read_events(session, workspace_id, after_seq=cursor.seq, limit=batch)
     dirty = take_dirty(session, workspace_id)
     if not events and not dirty:
@@ -131,16 +137,22 @@ def quiet_types(session: Session, workspace_id: int) -> frozenset[str]:
     """The pipeline's own event types (segment entries and exits) that no segment rule, smart tag rule
     or scoring setting of the workspace names: a contact whose only new events are of these has nothing
     else changed, so it is counted (computed properties) but not scored and matched again. Without this,
-    each entry a step records makes the next step redo its contact. Any mention counts as a read."""
+    each entry a step records makes the next step redo its contact. Any mention counts as a read, and so
+    does any smart tag rule or transaction stage on segment membership: a step scores and tags before it
+    refreshes segments, so those follow an entry in the next step, as before."""
     named: set[str] = set()
     for raw in session.scalars(select(Segment.rule).where(Segment.workspace_id == workspace_id)):
         named |= _strings_in(raw)
     rules = select(SmartTagRule.rule).where(SmartTagRule.workspace_id == workspace_id, SmartTagRule.rule.is_not(None))
     for raw in session.scalars(rules):
         named |= _strings_in(raw)
+        if segment_refs_in(raw):
+            return frozenset()  # a tag on segment membership: scored before segments, it follows the entries
     settings = session.get(ScoringSettings, workspace_id)
     if settings is not None:
         named |= _strings_in(settings.config)
+        if parse_config(settings.config or {}).segment_ids():
+            return frozenset()  # transaction stages moved by entering a segment, likewise
     return PIPELINE_EVENT_TYPES - named
 
 
