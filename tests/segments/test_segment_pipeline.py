@@ -270,3 +270,20 @@ def test_a_smart_tag_on_segment_membership_follows_an_entry(db, clock, tenant) -
     pipeline.catch_up(db)
     (member,) = _members(db, segment["id"])
     assert tag_names(client, member) == {"看过内容"}
+
+
+def test_a_transaction_stage_moved_by_a_segment_follows_an_entry(db, clock, tenant) -> None:  # type: ignore[no-untyped-def]
+    """Likewise for a transaction stage moved by entering a segment: the step scores before it refreshes
+    segments, so the stage follows in the next step, from the entry it recorded."""
+    client = tenant.client
+    viewed = {"event": "content.viewed", "count": {"op": "gte", "value": 1}, "within_last_days": 7}
+    segment = client.post("/api/v1/segments", json={"name": "viewed this week", "rule": viewed}).json()
+    stages = {"transaction_stages": [{"key": "browsing", "label": "看过", "moved_by": [{"segment_id": segment["id"]}]}]}
+    saved = client.put("/api/v1/scoring/settings", json=stages)
+    assert saved.status_code == 200, saved.text
+    _events(client, _viewed("t1", "13800000031"))
+    pipeline.catch_up(db)
+    (member,) = _members(db, segment["id"])
+    scores = client.get(f"/api/v1/contacts/{member}/scores")
+    assert scores.status_code == 200, scores.text
+    assert scores.json()["transaction_stage"] == "browsing"
