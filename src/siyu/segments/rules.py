@@ -584,18 +584,18 @@ def conditions(node: Node) -> Iterator[Node]:
             yield current
 
 
+def json_values(raw: Any) -> Iterator[Any]:
+    """Every value of a decoded JSON document, depth first: the document, then what each object or
+    array holds."""
+    yield raw
+    children = raw.values() if isinstance(raw, dict) else raw if isinstance(raw, list) else ()
+    for child in children:
+        yield from json_values(child)
+
+
 def segment_refs_in(raw: Any) -> set[int]:
     """Segment ids a saved rule's JSON names, without checking it against a workspace."""
-    found: set[int] = set()
-    if isinstance(raw, dict):
-        if isinstance(raw.get("segment"), int):
-            found.add(raw["segment"])
-        for value in raw.values():
-            found |= segment_refs_in(value)
-    elif isinstance(raw, list):
-        for value in raw:
-            found |= segment_refs_in(value)
-    return found
+    return {v["segment"] for v in json_values(raw) if isinstance(v, dict) and isinstance(v.get("segment"), int)}
 
 
 def _check_no_cycle(catalog: Catalog, refs: set[int]) -> None:

@@ -34,11 +34,9 @@ from siyu.kit.time import utcnow
 from siyu.recommend import portrait as portraits
 from siyu.scoring import intention
 from siyu.scoring import service as scoring
-from siyu.scoring.config import parse_config
-from siyu.scoring.models import ScoringSettings
 from siyu.segments import service as segments
 from siyu.segments.models import Segment
-from siyu.segments.rules import segment_refs_in
+from siyu.segments.rules import json_values, segment_refs_in
 from siyu.smarttags import service as smarttags
 from siyu.smarttags.models import SmartTagRule
 from siyu.workspaces.models import Workspace
@@ -148,25 +146,16 @@ def quiet_types(session: Session, workspace_id: int) -> frozenset[str]:
         named |= _strings_in(raw)
         if segment_refs_in(raw):
             return frozenset()  # a tag on segment membership: scored before segments, it follows the entries
-    settings = session.get(ScoringSettings, workspace_id)
+    settings = scoring.settings_row(session, workspace_id)
     if settings is not None:
         named |= _strings_in(settings.config)
-        if parse_config(settings.config or {}).segment_ids():
-            return frozenset()  # transaction stages moved by entering a segment, likewise
+    if scoring.load_config(session, workspace_id).segment_ids():
+        return frozenset()  # transaction stages moved by entering a segment, likewise
     return PIPELINE_EVENT_TYPES - named
 
 
 def _strings_in(raw: object) -> set[str]:
-    if isinstance(raw, str):
-        return {raw}
-    found: set[str] = set()
-    if isinstance(raw, dict):
-        for value in raw.values():
-            found |= _strings_in(value)
-    elif isinstance(raw, list):
-        for value in raw:
-            found |= _strings_in(value)
-    return found
+    return {value for value in json_values(raw) if isinstance(value, str)}
 
 
 def workspaces_with_work(session: Session) -> list[int]:
