@@ -677,17 +677,19 @@ def run(
         now = utcnow()
         section("data")
         built_copy = keep / f"usermodel-{contacts}-{events}-built.db" if keep is not None else None
-        if built_copy is not None and built_copy.exists() and built_copy.with_suffix(".json").exists():
+        reused = built_copy is not None and built_copy.exists() and built_copy.with_suffix(".json").exists()
+        if reused:
+            assert built_copy is not None
             start = time.perf_counter()
             ws, tag_id, counts, origin = reuse(built_copy, db_path)
             print(
                 f"  {origin}: {contacts:,} contacts, {events:,} events with their computed properties, copied and "
                 f"migrated in {time.perf_counter() - start:.0f}s\n  (delete the file to build them again)"
             )
-            db = Database(create_db_engine(f"sqlite:///{db_path}", bench_settings()), bench_settings())
         else:
             ws, tag_id, counts = generate(db_path, contacts, events, now, keep)
-            db = Database(create_db_engine(f"sqlite:///{db_path}", bench_settings()), bench_settings())
+        db = Database(create_db_engine(f"sqlite:///{db_path}", bench_settings()), bench_settings())
+        if not reused:
             build_computed(db, ws, events, build_mode)
             if built_copy is not None:
                 start = time.perf_counter()
