@@ -126,6 +126,50 @@ def test_a_sent_batch_waits_in_the_inbox_until_the_drain_stores_it(tenant, db) -
     assert inbox.drain(db) == 0  # nothing left
 
 
+def test_checked_events_come_back_from_the_inbox_exactly() -> None:
+    events = [
+        _event("kept", 1, properties={"content_id": "a", "big": 2**70, "nested": {"x": [1.5, None, "文"]}}),
+        _event("kept", 2, contact={"id": 7, "wecom_external_userid": "wm1"}, timestamp=1763600000),
+    ]
+    items = service.prepare(events, tz=dt.UTC, region="CN", now=utcnow())
+    payload = inbox.encode_payload(items)
+    assert payload.startswith(b"[[")  # one array per event
+    assert inbox.read_payload(payload) == items
+    assert inbox.read_payload(payload)[0].occurred_at.utcoffset() == dt.timedelta(0)
+
+
+def test_a_batch_kept_in_the_earlier_format_is_still_stored(tenant, db) -> None:  # type: ignore[no-untyped-def]
+    """Batches waiting in the inbox when siyu is upgraded were kept one JSON object per event."""
+    items = service.prepare(_batch("earlier", 2), tz=dt.UTC, region="CN", now=utcnow())
+    earlier = orjson.dumps(
+        [
+            {
+                "event_id": i.event_id,
+                "type": i.type,
+                "occurred_at": i.occurred_at.isoformat(),
+                "properties": i.properties,
+                "pairs": i.pairs,
+                "contact_id": i.contact_id,
+            }
+            for i in items
+        ]
+    )
+    assert inbox.read_payload(earlier) == items
+    with inbox.inbox_engine(db).begin() as conn:
+        conn.execute(
+            EventInbox.__table__.insert().values(
+                batch_id="earlier-format",
+                workspace_id=tenant.workspace_id,
+                received_at=utcnow(),
+                event_count=2,
+                payload=earlier,
+            )
+        )
+    assert inbox.drain(db) == 2
+    assert [e["id"] for e in tenant.client.get("/api/v1/events").json()] == ["earlier-0", "earlier-1"]
+    assert _batch_state(tenant, "earlier-format")["status"] == "stored"
+
+
 def test_a_replayed_batch_is_stored_as_duplicates(tenant, db) -> None:  # type: ignore[no-untyped-def]
     events = _batch("again", 5)
     first = _send(tenant, events)
@@ -334,7 +378,7 @@ def test_a_batch_the_database_refuses_does_not_block_the_inbox(make_tenant, db) 
         assert state["status"] == "failed" and "could not be stored" in state["error"], state
         with db.transaction(write=False) as session:
             kept = session.scalar(select(IngestBatch.payload).where(IngestBatch.batch_id == refused.batch_id))
-        assert kept is not None and orjson.loads(kept)[0]["event_id"] == "nul\x00id"  # kept to send again
+        assert kept is not None and inbox.read_payload(kept)[0].event_id == "nul\x00id"  # kept to send again
     assert _inbox_rows(db) == 0
 
 

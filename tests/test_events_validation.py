@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from siyu.errors import ValidationFailed
 from siyu.events.catalog import STANDARD_EVENT_TYPES
-from siyu.events.validation import checker_for, prepare
+from siyu.events.validation import Problems, check_event, checker_for, prepare, well_formed
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -119,3 +119,87 @@ def test_a_non_object_event_is_named() -> None:
     with pytest.raises(ValidationFailed) as caught:
         prepare([["not", "an", "event"]], tz=SHANGHAI, region="CN", now=NOW)
     assert caught.value.details == [{"index": 0, "field": "event", "reason": "must be an object"}]
+
+
+identity_values = st.one_of(
+    st.sampled_from(["13800138000", "+86 138 0013 8001", "wm-abc", "a@b.cn"]),
+    st.sampled_from(["", " ", "x" * 300, "12\x003", "not-an-email"]),
+    st.integers(-5, 10**12),
+    st.booleans(),
+    st.none(),
+)
+good_fields: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.sampled_from(["e1", "dup", "订单-1"]),
+    "type": st.sampled_from(["content.viewed", "order.paid", "group.joined", "form.submitted"]),
+    "contact": st.dictionaries(
+        st.sampled_from(["phone", "wecom_external_userid", "member_no"]),
+        st.sampled_from(["13800138000", "+86 138 0013 8001", "wm-abc"]),
+        min_size=1,
+        max_size=2,
+    ),
+    "timestamp": st.one_of(
+        st.none(), st.sampled_from(["2026-11-23T10:00:00+08:00", "2026-11-23 10:00:00"]), st.integers(0, 2 * 10**12)
+    ),
+    "properties": st.one_of(st.none(), properties().map(lambda case: case[1])),
+}
+bad_fields: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.one_of(st.sampled_from(["", "x" * 129, "a\x00b"]), st.integers(0, 3)),
+    "type": st.sampled_from(["Bad", "ab", "segment.entered", "x" * 65, "order.paid", 7]),
+    "contact": st.one_of(
+        st.just("13800138000"),
+        st.just({}),
+        st.dictionaries(st.sampled_from(["phone", "email", "Bad Type", "id"]), identity_values, max_size=3),
+    ),
+    "timestamp": st.one_of(
+        st.sampled_from(["2031-01-01T00:00:00Z", "soon"]),
+        st.integers(-(10**15), 10**15),
+        st.floats(allow_nan=True),
+        st.booleans(),
+    ),
+    "properties": st.one_of(json_values, st.dictionaries(st.sampled_from(["amount", "group_id"]), json_values)),
+    "colour": st.just("red"),
+}
+
+
+@st.composite
+def envelopes(draw: st.DrawFn) -> dict[str, Any]:
+    """Mostly well-formed events, some with one or two fields wrong, left out or added."""
+    event = {name: draw(strategy) for name, strategy in good_fields.items()}
+    for name in draw(st.lists(st.sampled_from(sorted(bad_fields)), max_size=2)):
+        if draw(st.booleans()):
+            event.pop(name, None)
+        else:
+            event[name] = draw(bad_fields[name])
+    return event
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=400)
+@given(envelopes(), st.booleans())
+def test_the_fast_path_takes_only_what_the_full_check_takes_and_gives_the_same(
+    event: dict[str, Any], id_seen: bool
+) -> None:
+    """prepare() takes a well-formed event on a fast path; anything else goes through the full check,
+    which words the problems. The fast path must never take what the full check refuses, nor differ."""
+    latest = NOW + dt.timedelta(days=1)
+    seen = {"dup": 0} if id_seen else {}
+    fast = well_formed(event, dict(seen), SHANGHAI, "CN", NOW, latest)
+    problems = Problems()
+    full = check_event(event, 1, dict(seen), SHANGHAI, "CN", NOW, latest, problems)
+    if fast is not None:
+        assert problems.found == [] and full == fast
+    assert (full is None) == bool(problems.found)
+
+
+def test_well_formed_events_take_the_fast_path() -> None:
+    """The common case does not fall through to the full check (what makes ingestion fast)."""
+    event = {
+        "id": "e1",
+        "type": "order.paid",
+        "contact": {"phone": "13800138000", "id": 5},
+        "timestamp": "2026-11-23T10:00:00+08:00",
+        "properties": {"order_id": "A1", "amount": 12.5},
+    }
+    ready = well_formed(event, {}, SHANGHAI, "CN", NOW, NOW + dt.timedelta(days=1))
+    assert ready is not None and ready.pairs == [("phone", "+8613800138000")] and ready.contact_id == 5
+    coerced = {**event, "properties": {"order_id": "A1", "amount": "12.50"}}  # pydantic's to coerce
+    assert well_formed(coerced, {}, SHANGHAI, "CN", NOW, NOW + dt.timedelta(days=1)) is None

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy import Engine, Row, Table, delete, func, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -88,13 +89,25 @@ def accept(db: Database, workspace_id: int, items: Sequence[PreparedEvent], *, r
                 workspace_id=workspace_id,
                 received_at=received_at,
                 event_count=len(items),
-                payload=orjson.dumps(items),  # dataclasses and aware datetimes, natively
+                payload=encode_payload(items),
             )
         )
     return received
 
 
-def _decode(payload: bytes) -> list[PreparedEvent]:
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(list[PreparedEvent])
+
+
+def encode_payload(items: Sequence[PreparedEvent]) -> bytes:
+    return _ENCODER.encode(items)
+
+
+def read_payload(payload: bytes) -> list[PreparedEvent]:
+    """The checked events of an inbox row (or of a failed batch's outcome)."""
+    if not payload.startswith(b"[{"):
+        return _DECODER.decode(payload)
+    # The earlier format (one object per event): batches still waiting at an upgrade are stored as sent.
     return [
         PreparedEvent(
             e["event_id"],
@@ -157,7 +170,7 @@ def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]]) -
         received = Received(row.batch_id, row.event_count, row.received_at)
         try:
             with session.begin_nested():
-                result = store(session, workspace_id, _decode(row.payload), now=row.received_at)
+                result = store(session, workspace_id, read_payload(row.payload), now=row.received_at)
         except (OperationalError, InterfaceError):
             raise  # the database is unreachable or busy, not the batch's fault: the whole step is retried
         except SiyuError as exc:
