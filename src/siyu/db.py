@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -193,6 +193,7 @@ class Database:
         self._siblings_lock = threading.Lock()
         self._checkpointer: Checkpointer | None = None
         reader_bind = engine.execution_options(sqlite_begin="DEFERRED") if self.sqlite else engine
+        self._reader_bind = reader_bind
         relaxed = (settings or get_settings()).sqlite_synchronous.upper() in ("FULL", "EXTRA")
         derived_bind = engine.execution_options(sqlite_synchronous="NORMAL") if self.sqlite and relaxed else engine
         self._writer = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
@@ -222,6 +223,14 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction on a bare connection: for the few reads on every request's path (the
+        caller's credential, a workspace's time zone), where a Session's set-up costs more than the
+        query. Takes no write lock."""
+        with self._reader_bind.connect() as connection, connection.begin():
+            yield connection
 
     def sibling(self, name: str) -> Engine:
         """On SQLite, an engine for a companion file beside the main one (`<main>-<name>.db`, same PRAGMAs)

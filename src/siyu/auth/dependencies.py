@@ -70,8 +70,8 @@ def authenticated(request: Request) -> Principal:
             "authentication required: send 'Authorization: Bearer <API key>' (create one with "
             "`siyu apikey create`) or sign in at POST /api/v1/auth/sessions"
         )
-    with get_database(request).transaction(write=False) as session:
-        principal = resolve_token(session, token)
+    with get_database(request).reading() as connection:
+        principal = resolve_token(connection, token)
     request.state.principal = principal
     return principal
 

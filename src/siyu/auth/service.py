@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from siyu.auth.models import ApiKey, StaffSession
@@ -120,12 +120,15 @@ def sign_out(session: Session, principal: Principal, token: str) -> None:
         row.revoked_at = utcnow()
 
 
-def resolve_token(session: Session, token: str) -> Principal:
-    """Turns a bearer token into a Principal, or raises NotAuthenticated saying why."""
+def resolve_token(connection: Session | Connection, token: str) -> Principal:
+    """Turns a bearer token into a Principal, or raises NotAuthenticated saying why. Reads columns, not
+    entities, so a request can authenticate on a bare connection (see auth.dependencies)."""
     now = utcnow()
     digest = token_hash(token)
     if token.startswith(API_KEY_PREFIX):
-        key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+        key = connection.execute(
+            select(ApiKey.id, ApiKey.workspace_id, ApiKey.scopes, ApiKey.revoked_at).where(ApiKey.key_hash == digest)
+        ).first()
         if key is None or key.revoked_at is not None:
             raise NotAuthenticated("API key is unknown or revoked")
         return Principal(
@@ -134,23 +137,29 @@ def resolve_token(session: Session, token: str) -> Principal:
             api_key_id=key.id,
         )
     if token.startswith(SESSION_PREFIX):
-        row = session.execute(
-            select(StaffSession, Staff)
+        row = connection.execute(
+            select(
+                StaffSession.revoked_at,
+                StaffSession.expires_at,
+                Staff.id,
+                Staff.workspace_id,
+                Staff.role,
+                Staff.is_active,
+            )
             .join(Staff, Staff.id == StaffSession.staff_id)
             .where(StaffSession.token_hash == digest)
         ).first()
         if row is None:
             raise NotAuthenticated("session is unknown; sign in again")
-        staff_session, staff = row
-        if staff_session.revoked_at is not None or staff_session.expires_at <= now:
+        if row.revoked_at is not None or row.expires_at <= now:
             raise NotAuthenticated("session has expired or was signed out; sign in again")
-        if not staff.is_active:
+        if not row.is_active:
             raise NotAuthenticated("this staff account is deactivated")
         return Principal(
-            workspace_id=staff.workspace_id,
-            scopes=ROLE_SCOPES[staff.role],
-            staff_id=staff.id,
-            role=staff.role,
+            workspace_id=row.workspace_id,
+            scopes=ROLE_SCOPES[row.role],
+            staff_id=row.id,
+            role=row.role,
         )
     raise NotAuthenticated(
         f"credential is neither an API key ({API_KEY_PREFIX}...) nor a staff session ({SESSION_PREFIX}...)"

@@ -61,11 +61,12 @@ async def ingest_events(
 
     def check_then_keep() -> IngestBatchRead:
         # Checking needs no lock; only keeping (or, with wait, storing) writes.
-        with database.transaction(write=False) as session:
-            tz = service.workspace_timezone(session, workspace_id)
+        with database.reading() as connection:
+            tz = service.workspace_timezone(connection, workspace_id)
             now = utcnow()
             items = service.prepare(events, tz=tz, region=settings.default_phone_region, now=now)
-            service.live_contact_ids(session, workspace_id, {i.contact_id for i in items if i.contact_id is not None})
+            named = {i.contact_id for i in items if i.contact_id is not None}
+            service.live_contact_ids(connection, workspace_id, named)
         if not wait:
             return inbox.pending_read(inbox.accept(database, workspace_id, items, received_at=now))
         inbox.drain_workspace(database, workspace_id)  # what this sender was told 202 before goes first

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from siyu.contacts import repository as contacts_repo
@@ -29,7 +29,7 @@ from siyu.workspaces.models import Workspace
 __all__ = ["ingest", "list_events", "live_contact_ids", "parse_batch", "prepare", "store", "workspace_timezone"]
 
 
-def live_contact_ids(session: Session, workspace_id: int, contact_ids: set[int]) -> dict[int, int]:
+def live_contact_ids(session: Session | Connection, workspace_id: int, contact_ids: set[int]) -> dict[int, int]:
     """Each named contact id -> the profile that holds it now (itself, or the one it was merged into)."""
     if not contact_ids:
         return {}
@@ -149,7 +149,7 @@ def ingest(session: Session, workspace_id: int, events: list[Any], *, region: st
     return store(session, workspace_id, items, now=now)
 
 
-def workspace_timezone(session: Session, workspace_id: int) -> ZoneInfo:
+def workspace_timezone(session: Session | Connection, workspace_id: int) -> ZoneInfo:
     timezone = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
     if timezone is None:
         raise NotFound(f"workspace {workspace_id} not found")
