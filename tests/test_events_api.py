@@ -238,3 +238,15 @@ def test_the_earliest_message_is_the_first_consult(tenant) -> None:
     (contact,) = c.get("/api/v1/contacts").json()["items"]
     assert contact["consult_question"] == "最早的问题"
     assert contact["first_consult_at"].startswith("2026-11-19T02:00:00")
+
+
+def test_known_identities_of_one_person_settle_on_them_and_add_nothing(tenant, db) -> None:
+    both = {"phone": "13800138000", "wecom_external_userid": "wm-one"}
+    first = tenant.client.post("/api/v1/events?wait=true", json={"events": [_event(1, contact=both)]}).json()
+    assert first["contacts_created"] == 1
+    again = [_event(2, contact=both), _event(3, contact={"wecom_external_userid": "wm-one"})]
+    second = tenant.client.post("/api/v1/events?wait=true", json={"events": again}).json()
+    assert (second["accepted"], second["contacts_created"], second["contacts_merged"]) == (2, 0, 0)
+    with db.transaction(write=False) as session:
+        owners = set(session.scalars(select(Event.contact_id)))
+    assert len(owners) == 1 and _count(db, Contact) == 1 and _count(db, Identity) == 2

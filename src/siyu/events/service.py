@@ -48,19 +48,23 @@ def live_contact_ids(session: Session | Connection, workspace_id: int, contact_i
 def _resolve_contacts(session: Session, workspace_id: int, items: list[PreparedEvent]) -> tuple[list[int], int, int]:
     """Finds or creates the contact of each event; merges profiles the batch shows are one person.
 
-    Returns (contact id per item, contacts created, contacts merged). The usual event names one known
-    identity and is settled by a dictionary look-up; the rest (several identities, new people, ids)
-    are grouped into people with a union-find over identities and existing contacts.
+    Returns (contact id per item, contacts created, contacts merged). The usual event names known
+    identities of one contact and is settled by dictionary look-ups; the rest (new people or
+    identities, identities of several contacts, contact ids) are grouped into people with a
+    union-find over identities and existing contacts.
     """
     all_pairs = list(dict.fromkeys(p for item in items for p in item.pairs))
     known = contacts_repo.contacts_by_identities(session, workspace_id, all_pairs)
     contact_ids: list[int | None] = [None] * len(items)
     hard: list[int] = []
     for n, item in enumerate(items):
-        if item.contact_id is None and len(item.pairs) == 1 and item.pairs[0] in known:
-            contact_ids[n] = known[item.pairs[0]]
-        else:
-            hard.append(n)
+        if item.contact_id is None and item.pairs:
+            # Every identity known and all of one contact: nothing to link, add or merge.
+            found = {known.get(pair) for pair in item.pairs}
+            if len(found) == 1 and None not in found:
+                contact_ids[n] = found.pop()
+                continue
+        hard.append(n)
     if not hard:
         return contact_ids, 0, 0  # type: ignore[return-value]
 
