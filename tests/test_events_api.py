@@ -250,3 +250,15 @@ def test_known_identities_of_one_person_settle_on_them_and_add_nothing(tenant, d
     with db.transaction(write=False) as session:
         owners = set(session.scalars(select(Event.contact_id)))
     assert len(owners) == 1 and _count(db, Contact) == 1 and _count(db, Identity) == 2
+
+
+def test_properties_nested_too_deep_are_refused_at_the_door(tenant, db) -> None:
+    """Deeper than stored JSON can be written: refused with a 422, never answered 202 and lost later."""
+    deep = '{"down": ' * 299 + '{"leaf": 1}' + "}" * 299  # beyond what orjson writes, not what it reads
+    sent = orjson.dumps({"events": [_event(1, type="shop.noted", properties={})]})  # a custom type: any properties
+    body = sent.replace(b'"properties":{}', b'"properties":' + deep.encode())
+    for path in ("/api/v1/events", "/api/v1/events?wait=true"):
+        response = tenant.client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "properties"
+    assert _count(db, Event) == 0

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from siyu.errors import ValidationFailed
 from siyu.events.catalog import STANDARD_EVENT_TYPES
-from siyu.events.validation import Problems, check_event, checker_for, prepare, well_formed
+from siyu.events.validation import MAX_PROPERTY_DEPTH, Problems, check_event, checker_for, prepare, well_formed
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -88,6 +88,20 @@ def test_timestamps(timestamp: Any, expected: dt.datetime) -> None:
     assert event.occurred_at == expected
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    """Properties whose objects and arrays nest `levels` deep (the properties object is the first)."""
+    value: Any = {"leaf": 1}
+    for wrap in range(1, levels):  # objects and arrays by turns, the outermost an object
+        value = {"down": value} if (levels - 1 - wrap) % 2 == 0 else [value]
+    return dict(value)
+
+
+def test_properties_may_nest_up_to_the_limit() -> None:
+    assert _nested(MAX_PROPERTY_DEPTH) != _nested(MAX_PROPERTY_DEPTH + 1)
+    (event,) = _one(properties=_nested(MAX_PROPERTY_DEPTH))
+    assert event.properties == _nested(MAX_PROPERTY_DEPTH)
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [
@@ -102,6 +116,8 @@ def test_timestamps(timestamp: Any, expected: dt.datetime) -> None:
         ({"colour": "red"}, "colour"),
         ({"type": "order.paid", "properties": {"order_id": "1", "amount": -1}}, "properties.amount"),
         ({"type": "group.joined", "properties": {}}, "properties.group_id"),
+        ({"type": "contact.merged\n"}, "type"),  # a trailing newline is not a way past the type's pattern
+        ({"properties": _nested(MAX_PROPERTY_DEPTH + 1)}, "properties"),  # JSON storage refuses ~250 levels
     ],
 )
 def test_each_problem_names_its_field(event: dict[str, Any], field: str) -> None:

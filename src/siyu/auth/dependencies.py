@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from siyu.auth.principal import Principal
 from siyu.auth.scopes import Scope
@@ -60,10 +59,8 @@ def bearer_token(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.cookies.get(SESSION_COOKIE)
 
 
-async def authenticated(request: Request) -> Principal:
-    """Resolves the caller once per request (cached on request.state). On SQLite the look-up is a local
-    read of one indexed row (~0.1 ms), cheaper than handing it to a thread and back, so it runs on the
-    event loop; on PostgreSQL it is a network round trip and goes to the threadpool."""
+def authenticated(request: Request) -> Principal:
+    """Resolves the caller once per request (cached on request.state)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
@@ -73,13 +70,8 @@ async def authenticated(request: Request) -> Principal:
             "authentication required: send 'Authorization: Bearer <API key>' (create one with "
             "`siyu apikey create`) or sign in at POST /api/v1/auth/sessions"
         )
-    database = get_database(request)
-
-    def resolve() -> Principal:
-        with database.reading() as connection:
-            return resolve_token(connection, token)
-
-    principal = resolve() if database.sqlite else await run_in_threadpool(resolve)
+    with get_database(request).reading() as connection:
+        principal = resolve_token(connection, token)
     request.state.principal = principal
     return principal
 

@@ -48,7 +48,7 @@ class EventInbox(IdMixin, Base):
     workspace_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     event_count: Mapped[int] = mapped_column(Integer, nullable=False)
-    # The batch's PreparedEvents as orjson: checked once by the API, not again by the drain.
+    # The batch's checked events (inbox.encode_payload): checked once by the API, not again by the drain.
     payload: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,9 @@ from siyu.events.catalog import EVENT_TYPE_PATTERN, STANDARD_EVENT_TYPES, SYSTEM
 MAX_FUTURE = dt.timedelta(days=1)
 NO_NUL = "must not contain a NUL character (\\u0000)"  # PostgreSQL text cannot hold one
 MAX_REPORTED_PROBLEMS = 1000
+# Levels of objects and arrays in an event's properties (the properties object is the first): stored
+# properties are written as JSON, which refuses about 250, so deeper ones are refused at the door.
+MAX_PROPERTY_DEPTH = 64
 EVENT_FIELDS = frozenset({"id", "type", "contact", "timestamp", "properties"})
 MAX_ID_LENGTH = 128
 TYPE_LENGTH = (3, 64)
@@ -113,6 +117,19 @@ def failed(problems: list[dict[str, Any]], total: int) -> ValidationFailed:
     )
 
 
+def _nests_deeper(container: dict[str, Any] | list[Any], levels: int) -> bool:
+    """Whether objects and arrays nest more than `levels` deep in `container` (itself counting as one).
+    A plain loop: this runs on every event, whose properties are mostly flat."""
+    if levels <= 0:
+        return True
+    items: Iterable[Any] = container.values() if isinstance(container, dict) else container
+    for item in items:
+        kind = type(item)
+        if (kind is dict or kind is list) and _nests_deeper(item, levels - 1):
+            return True
+    return False
+
+
 def _timestamp(value: Any, tz: ZoneInfo) -> dt.datetime:
     if isinstance(value, str):
         parsed = dt.datetime.fromisoformat(value)  # ValueError names the problem
@@ -193,7 +210,7 @@ def check_event(
     if not isinstance(event_type, str) or not TYPE_LENGTH[0] <= len(event_type) <= TYPE_LENGTH[1]:
         bad(index, "type", "is required: a string such as order.paid")
         event_type = None
-    elif not EVENT_TYPE_PATTERN.match(event_type):
+    elif not EVENT_TYPE_PATTERN.fullmatch(event_type):  # fullmatch: `$` alone lets a trailing newline through
         bad(index, "type", "must look like 'noun.verb' in lower case, e.g. order.paid")
     elif event_type in SYSTEM_EVENT_TYPES:
         bad(index, "type", f"{event_type!r} is recorded by siyu itself and cannot be sent")
@@ -211,6 +228,9 @@ def check_event(
         properties = {}
     elif not isinstance(properties, dict):
         bad(index, "properties", "must be an object")
+        properties = {}
+    elif _nests_deeper(properties, MAX_PROPERTY_DEPTH):
+        bad(index, "properties", f"nests objects and arrays more than {MAX_PROPERTY_DEPTH} levels deep")
         properties = {}
     elif event_type is not None and event_type in STANDARD_EVENT_TYPES:
         try:
@@ -255,7 +275,7 @@ def _valid_type(event_type: str) -> tuple[bool, PropertiesChecker | None]:
         pass
     if (
         not TYPE_LENGTH[0] <= len(event_type) <= TYPE_LENGTH[1]
-        or not EVENT_TYPE_PATTERN.match(event_type)
+        or not EVENT_TYPE_PATTERN.fullmatch(event_type)
         or event_type in SYSTEM_EVENT_TYPES
     ):
         return False, None
@@ -297,7 +317,11 @@ def well_formed(
     properties = event.get("properties")
     if properties is None:
         properties = {}
-    elif type(properties) is not dict or (checker is not None and not checker.fits_as_is(properties)):
+    elif (
+        type(properties) is not dict
+        or _nests_deeper(properties, MAX_PROPERTY_DEPTH)
+        or (checker is not None and not checker.fits_as_is(properties))
+    ):
         return None
     contact = event.get("contact")
     if type(contact) is not dict or not contact:
