@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Executable, Select, and_, any_, bindparam, func, select
+from sqlalchemy import BigInteger, CursorResult, Executable, Select, and_, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -43,11 +43,7 @@ def select_where_in(session: Session, sql: str, params: Sequence[Any], values: S
         else:
             statement = sql.format(p=marker, **{"in": "= ANY(%s)"})
             arguments = (*params, chunk)
-        result = connection.exec_driver_sql(statement, arguments)
-        try:
-            rows.extend(result.cursor.fetchall())
-        finally:
-            result.close()
+        rows.extend(_as_driver_returns(connection.exec_driver_sql(statement, arguments)))
     return rows
 
 
@@ -56,7 +52,11 @@ def driver_rows(session: Session, statement: Executable) -> list[Any]:
     or converting values (about 2 µs a row saved): for hot reads of many narrow rows whose columns need
     no conversion (integers, text, and dates coerced to text, which PostgreSQL's driver returns as dates).
     Through the session's connection: pending ORM changes are not flushed first."""
-    result = session.connection().execute(statement)
+    return _as_driver_returns(session.connection().execute(statement))
+
+
+def _as_driver_returns(result: CursorResult[Any]) -> list[Any]:
+    """A result's rows straight from the DB-API cursor (no Row objects, no conversions), then closed."""
     try:
         return list(result.cursor.fetchall())
     finally:
