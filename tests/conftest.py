@@ -94,6 +94,7 @@ def _empty_all_tables(database: Database) -> None:
 @pytest.fixture
 def db(migrated_engine, settings: Settings) -> Iterator[Database]:  # type: ignore[no-untyped-def]
     database = Database(migrated_engine, settings)
+    database.keep_one_writer()  # as `siyu worker` does: every write on one connection, in turn
     _empty_all_tables(database)
     yield database
     database.close_siblings()

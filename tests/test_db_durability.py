@@ -93,3 +93,61 @@ def test_the_checkpointer_copies_the_log_so_commits_need_not(tmp_path) -> None: 
     finally:
         db.dispose()
     assert not checkpointer._thread.is_alive()
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_one_writer_connection_serves_every_write_in_turn(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """keep_one_writer (siyu worker): durable and derived writes, from any thread, run on one connection
+    with the writer's cache, so its pages outlive each transaction; readers keep their own connections;
+    a second writer waits for the first instead of failing."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db", sqlite_writer_cache_mb=300)
+    db = Database(create_db_engine(settings.database_url, settings), settings)
+    db.keep_one_writer()
+
+    def connection_of(session) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        dbapi = session.connection().connection.dbapi_connection
+        return id(dbapi), session.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+
+    try:
+        seen: set[tuple[int, int]] = set()
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+            seen.add(connection_of(session))
+        with db.transaction(durable=False) as session:
+            seen.add(connection_of(session))
+
+        def from_another_thread() -> None:
+            with db.transaction() as session:
+                seen.add(connection_of(session))
+
+        other = threading.Thread(target=from_another_thread)
+        other.start()
+        other.join()
+        assert len(seen) == 1 and next(iter(seen))[1] == -300 * 1024
+        with db.transaction(write=False) as reader:
+            assert connection_of(reader)[0] not in {s[0] for s in seen}
+
+        order: list[str] = []
+        with db.transaction() as first:
+            first.execute(text("INSERT INTO t VALUES (1)"))
+
+            def second() -> None:
+                with db.transaction() as session:
+                    session.execute(text("INSERT INTO t VALUES (2)"))
+                    order.append("second")
+
+            waiting = threading.Thread(target=second)
+            waiting.start()
+            time.sleep(0.2)
+            order.append("first")
+        waiting.join(timeout=10)
+        assert order == ["first", "second"]
+        with db.transaction(write=False) as reader:
+            assert reader.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
+    finally:
+        db.dispose()

@@ -148,6 +148,7 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     database = Database(create_db_engine(settings.database_url, settings), settings)
+    database.keep_one_writer()
     database.start_checkpointer()
     load_job_modules(settings)
     settle_after_startup()

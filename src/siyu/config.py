@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         description="SQLite page cache per connection, in MiB (PRAGMA cache_size). The user-model pipeline "
         "updates per-contact rows all over large tables; a cache that holds their upper levels saves reads.",
     )
+    sqlite_writer_cache_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="SQLite page cache of the one connection that `siyu serve` and `siyu worker` write through, "
+        "in MiB. It is kept from one transaction to the next, so the pipeline finds the per-contact rows it "
+        "updates in memory instead of on the disk; at a million contacts those tables take about 3 GB "
+        "(docs/operations.md). Memory is taken as pages are read, up to this size.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `siyu serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `siyu serve` listens on.")
     events_max_batch: int = Field(default=1000, ge=1, description="Most events in one POST /api/v1/events.")

@@ -83,7 +83,16 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def create_db_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+def create_db_engine(
+    url: str | None = None,
+    settings: Settings | None = None,
+    *,
+    sqlite_pool_size: int | None = None,
+    sqlite_cache_mb: int | None = None,
+) -> Engine:
+    """The engine for `url` (default: the settings'). On SQLite, `sqlite_pool_size` caps its connections
+    (no overflow: a caller waits for one up to the busy timeout) and `sqlite_cache_mb` sets their page
+    cache (default settings.sqlite_cache_mb); Database.keep_one_writer() uses both."""
     settings = settings or get_settings()
     url = url or settings.database_url
     parsed = make_url(url)
@@ -96,14 +105,20 @@ def create_db_engine(url: str | None = None, settings: Settings | None = None) -
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False}
+        if sqlite_pool_size is not None:
+            kwargs.update(
+                pool_size=sqlite_pool_size, max_overflow=0, pool_timeout=settings.sqlite_busy_timeout_ms / 1000
+            )
         engine = create_engine(url, **kwargs)
-        _configure_sqlite(engine, settings)
+        _configure_sqlite(engine, settings, sqlite_cache_mb)
         return engine
     kwargs["pool_pre_ping"] = True
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+def _configure_sqlite(engine: Engine, settings: Settings, cache_mb: int | None = None) -> None:
+    cache_mb = settings.sqlite_cache_mb if cache_mb is None else cache_mb
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
@@ -111,7 +126,7 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
-        cursor.execute(f"PRAGMA cache_size={-1024 * int(settings.sqlite_cache_mb)}")
+        cursor.execute(f"PRAGMA cache_size={-1024 * int(cache_mb)}")
         if settings.sqlite_checkpoint_ms > 0:  # a Checkpointer thread copies the log; commits only past this
             cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -196,9 +211,29 @@ class Database:
         self._reader_bind = reader_bind
         relaxed = (settings or get_settings()).sqlite_synchronous.upper() in ("FULL", "EXTRA")
         derived_bind = engine.execution_options(sqlite_synchronous="NORMAL") if self.sqlite and relaxed else engine
+        self._relaxed = relaxed
         self._writer = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         self._reader = sessionmaker(bind=reader_bind, expire_on_commit=False, autoflush=True)
         self._derived = sessionmaker(bind=derived_bind, expire_on_commit=False, autoflush=True)
+        self._writer_engine: Engine | None = None
+
+    def keep_one_writer(self) -> None:
+        """On SQLite, for a long-lived process (`siyu serve`, `siyu worker`, tests): from now on every write
+        transaction of this Database runs on one connection, in turn, with a page cache of
+        settings.sqlite_writer_cache_mb. SQLite empties a connection's cache whenever another connection
+        has written, so writers spread over a pool (the drain, the pipeline) each began cold and read
+        their pages from the disk again; one writer connection keeps them (docs/adr/0011). Writers took
+        turns on SQLite's one write lock already; now they take turns on this connection first, waiting
+        up to the busy timeout. Readers keep their own connections. Nothing changes on PostgreSQL."""
+        database = self.engine.url.database
+        if not self.sqlite or self._writer_engine is not None or not database or database == ":memory:":
+            return
+        settings = self._settings or get_settings()
+        url = self.engine.url.render_as_string(hide_password=False)
+        writer = create_db_engine(url, settings, sqlite_pool_size=1, sqlite_cache_mb=settings.sqlite_writer_cache_mb)
+        self._writer_engine = writer
+        self._writer.configure(bind=writer)
+        self._derived.configure(bind=writer.execution_options(sqlite_synchronous="NORMAL") if self._relaxed else writer)
 
     def session(self, *, write: bool = True, durable: bool = True) -> Session:
         if not write:
@@ -251,11 +286,14 @@ class Database:
             return engine
 
     def close_siblings(self) -> None:
-        """Closes the companion files' connections (the main engine may be shared and stays open)."""
+        """Closes the connections this Database opened itself: the companion files' and the one writer's
+        (the main engine may be shared and stays open)."""
         with self._siblings_lock:
             for engine in self._siblings.values():
                 engine.dispose()
             self._siblings.clear()
+        if self._writer_engine is not None:
+            self._writer_engine.dispose()
 
     def sqlite_files(self) -> list[str]:
         """The SQLite files this Database has open: the main one and its companions."""
