@@ -151,3 +151,35 @@ def test_one_writer_connection_serves_every_write_in_turn(tmp_path) -> None:  # 
             assert reader.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
     finally:
         db.dispose()
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_warming_reads_each_named_btree_through_the_writer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db")
+    db = Database(create_db_engine(settings.database_url, settings), settings)
+    try:
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE a (x INTEGER, y TEXT UNIQUE)"))
+            session.execute(text("CREATE INDEX ix_a_x ON a (x)"))
+            session.execute(text("INSERT INTO a VALUES (1, 'one'), (2, 'two')"))
+        assert db.warm_writer_cache(["a"]) == []  # no kept writer: nothing to warm
+        db.keep_one_writer()
+        assert db.warm_writer_cache(["a"]) == ["a", "ix_a_x", "sqlite_autoindex_a_1"]
+        assert db.warm_writer_cache(["a"], skip={"a", "ix_a_x"}) == ["sqlite_autoindex_a_1"]
+        with pytest.raises(Exception, match="no such table"):
+            db.warm_writer_cache(["missing"])
+    finally:
+        db.dispose()
+
+
+def test_the_worker_warms_the_tables_the_pipeline_works_on(db) -> None:  # type: ignore[no-untyped-def]
+    """Every table WORKING_SET names exists (a rename would fail here, not at a worker's start)."""
+    warmed = pipeline.warm_worker_cache(db)
+    if not db.sqlite:
+        assert warmed == []
+        return
+    assert "ix_event_contact_id_occurred_at" in warmed and "contact_event_stat" in warmed
+    assert not set(warmed) & pipeline.NOT_IN_WORKING_SET
+    assert warmed[-1] == "ix_event_contact_id_occurred_at"  # read last, kept first when the cache is short

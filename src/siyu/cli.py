@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,11 +145,18 @@ def worker(
     from siyu.db import Database, create_db_engine
     from siyu.jobs.worker import load_job_modules, run_worker
     from siyu.kit.heap import settle_after_startup
+    from siyu.usermodel.pipeline import warm_worker_cache
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     database = Database(create_db_engine(settings.database_url, settings), settings)
     database.keep_one_writer()
+    started = time.monotonic()
+    warmed = warm_worker_cache(database)
+    if warmed:
+        logging.getLogger("siyu.worker").info(
+            "read %d tables and indexes into the writer cache in %.1fs", len(warmed), time.monotonic() - started
+        )
     database.start_checkpointer()
     load_job_modules(settings)
     settle_after_startup()

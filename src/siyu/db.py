@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -259,6 +259,44 @@ class Database:
         finally:
             session.close()
 
+    def warm_writer_cache(self, tables: Iterable[str], *, skip: Container[str] = ()) -> list[str]:
+        """Reads whole tables and their indexes (but those named in `skip`) through the connection
+        keep_one_writer() keeps, so the work that follows finds their pages in its cache instead of on
+        the disk. One b-tree per read transaction: a writer waits for one at most, not the whole
+        warm-up. When they do not all fit, the cache keeps the last ones read. Returns the b-trees read
+        (none without keep_one_writer(): PostgreSQL, an in-memory SQLite database)."""
+        if self._writer_engine is None:
+            return []
+        reader = self._writer_engine.execution_options(sqlite_begin="DEFERRED")
+        read: list[str] = []
+        done = threading.Event()
+        # The b-trees' pages lie all over the file: read the file in order beside the scans (one large
+        # read after another, at the disk's full speed), so that most of their reads find it in memory.
+        ahead = threading.Thread(target=_read_in_order, args=(str(self.engine.url.database), done), daemon=True)
+        ahead.start()
+        try:
+            self._warm(reader, tables, skip, read)
+        finally:
+            done.set()
+            ahead.join()
+        return read
+
+    @staticmethod
+    def _warm(reader: Engine, tables: Iterable[str], skip: Container[str], read: list[str]) -> None:
+        for table in tables:
+            with reader.connect() as connection, connection.begin():
+                indexes = connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
+                ).scalars()
+                btrees = [(table, "NOT INDEXED"), *((i, f'INDEXED BY "{i}"') for i in indexes)]
+            for name, how in btrees:
+                if name in skip:
+                    continue
+                with reader.connect() as connection, connection.begin():
+                    # count(*) walks every page of the one b-tree named (SQLite's OP_Count), reading no row.
+                    connection.exec_driver_sql(f'SELECT count(*) FROM "{table}" {how}')
+                read.append(name)
+
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A read transaction on a bare connection: for the few reads on every request's path (the
@@ -317,6 +355,16 @@ class Database:
             self._checkpointer = None
         self.close_siblings()
         self.engine.dispose()
+
+
+def _read_in_order(path: str, done: threading.Event) -> None:
+    buffer = bytearray(8 << 20)
+    try:
+        with open(path, "rb", buffering=0) as file:
+            while not done.is_set() and file.readinto(buffer):
+                pass
+    except OSError as exc:  # only a speed-up: the scans read what they need anyway
+        log.debug("reading %s ahead stopped: %s", path, exc)
 
 
 class Checkpointer:

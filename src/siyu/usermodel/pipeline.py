@@ -228,3 +228,28 @@ def refresh_everything(session: Session, workspace_id: int, *, now: dt.datetime 
     scoring.recompute(session, workspace_id, contact_ids=None, now=now)
     smarttags.apply_rule_tags(session, workspace_id, among=None, now=now)
     segments.refresh_workspace(session, workspace_id, now=now)
+
+
+# What storing events and the pipeline's steps read and update per contact, all over their tables: the
+# worker reads them into its writer cache when it starts (docs/adr/0011), least needed first. Not the
+# event rows, nor indexes written only at their end (sequence, event id, the recent days of the
+# per-day counts).
+WORKING_SET = (
+    "segment_member",
+    "contact_tag",
+    "contact_intention",
+    "contact_score",
+    "identity",
+    "contact",
+    "contact_event_stat",
+    "contact_event_day",
+    "event",
+)
+NOT_IN_WORKING_SET = frozenset(
+    {"event", "sqlite_autoindex_event_1", "sqlite_autoindex_event_2", "ix_contact_event_day_ws_type_day"}
+)
+
+
+def warm_worker_cache(db: Database) -> list[str]:
+    """Reads WORKING_SET into the worker's writer cache (SQLite; see Database.warm_writer_cache)."""
+    return db.warm_writer_cache(WORKING_SET, skip=NOT_IN_WORKING_SET)
