@@ -285,6 +285,13 @@ def _valid_type(event_type: str) -> tuple[bool, PropertiesChecker | None]:
     return True, checker
 
 
+# Identities well_formed() normalised, by (type, value, region): the same people come back batch after
+# batch, and a look-up here is cheaper than normalize() and its cache. Only string values (as a key
+# True would find 1's answer); answers only, never errors. Emptied when full, so it stays bounded.
+_IDENTITIES: dict[tuple[str, str, str], str] = {}
+_MAX_IDENTITIES = 1 << 16
+
+
 def well_formed(
     event: Any, seen_ids: dict[str, int], tz: ZoneInfo, region: str, now: dt.datetime, latest: dt.datetime
 ) -> PreparedEvent | None:
@@ -334,10 +341,18 @@ def well_formed(
                 return None
             contact_id = value
             continue
+        if type(value) is str and (known := _IDENTITIES.get((key, value, region))) is not None:
+            pairs.append((key, known))
+            continue
         try:
-            pairs.append((key, normalize(key, value, region=region)))
+            normalized = normalize(key, value, region=region)
         except IdentityError:
             return None
+        if type(value) is str:
+            if len(_IDENTITIES) >= _MAX_IDENTITIES:
+                _IDENTITIES.clear()
+            _IDENTITIES[key, value, region] = normalized
+        pairs.append((key, normalized))
     return PreparedEvent(event_id, event_type, occurred, properties, pairs, contact_id)
 
 
