@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from siyu.errors import ValidationFailed
+from siyu.events import validation
 from siyu.events.catalog import STANDARD_EVENT_TYPES
 from siyu.events.validation import MAX_PROPERTY_DEPTH, Problems, check_event, checker_for, prepare, well_formed
 
@@ -219,3 +220,23 @@ def test_well_formed_events_take_the_fast_path() -> None:
     assert ready is not None and ready.pairs == [("phone", "+8613800138000")] and ready.contact_id == 5
     coerced = {**event, "properties": {"order_id": "A1", "amount": "12.50"}}  # pydantic's to coerce
     assert well_formed(coerced, {}, SHANGHAI, "CN", NOW, NOW + dt.timedelta(days=1)) is None
+
+
+def test_remembered_identities_stay_bounded_and_never_hold_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validation, "_IDENTITIES", {})
+    monkeypatch.setattr(validation, "_MAX_IDENTITIES", 3)
+    latest = NOW + dt.timedelta(days=1)
+
+    def pairs(contact: dict[str, Any]) -> list[tuple[str, str]] | None:
+        ready = well_formed({"id": "e1", "type": "form.submitted", "contact": contact}, {}, SHANGHAI, "CN", NOW, latest)
+        return None if ready is None else ready.pairs
+
+    for n in range(10):
+        assert pairs({"member_no": f"m{n}"}) == [("member_no", f"m{n}")]
+        assert len(validation._IDENTITIES) <= 3
+    for _ in range(2):  # the second time from memory, with the same answer
+        assert pairs({"phone": "+86 138 0013 8000"}) == [("phone", "+8613800138000")]
+    assert pairs({"phone": "12345"}) is None
+    assert ("phone", "12345", "CN") not in validation._IDENTITIES
+    assert pairs({"external_id": "1"}) == pairs({"external_id": 1}) == [("external_id", "1")]
+    assert pairs({"external_id": True}) is None  # True == 1, yet no identity value

@@ -285,6 +285,13 @@ def _valid_type(event_type: str) -> tuple[bool, PropertiesChecker | None]:
     return True, checker
 
 
+# Identities well_formed() normalised, by (type, value, region): the same people come back batch after
+# batch, and a look-up here is cheaper than normalize() and its cache. Only string values (as a key
+# True would find 1's answer); answers only, never errors. Emptied when full, so it stays bounded.
+_IDENTITIES: dict[tuple[str, str, str], str] = {}
+_MAX_IDENTITIES = 1 << 16
+
+
 def well_formed(
     event: Any, seen_ids: dict[str, int], tz: ZoneInfo, region: str, now: dt.datetime, latest: dt.datetime
 ) -> PreparedEvent | None:
@@ -334,14 +341,35 @@ def well_formed(
                 return None
             contact_id = value
             continue
+        if type(value) is str and (known := _IDENTITIES.get((key, value, region))) is not None:
+            pairs.append((key, known))
+            continue
         try:
-            pairs.append((key, normalize(key, value, region=region)))
+            normalized = normalize(key, value, region=region)
         except IdentityError:
             return None
+        if type(value) is str:
+            if len(_IDENTITIES) >= _MAX_IDENTITIES:
+                _IDENTITIES.clear()
+            _IDENTITIES[key, value, region] = normalized
+        pairs.append((key, normalized))
     return PreparedEvent(event_id, event_type, occurred, properties, pairs, contact_id)
 
 
 Check = typing.Callable[[Any], bool]
+# How a value is tested as it is: it passes when its type is one of the set (one look-up, which is all
+# `str | None` and the like need), or else when the check, if any, holds.
+Exact = tuple[frozenset[type], Check | None]
+_ABSENT = object()
+# The types a JSON value may have to be taken as it is. Exact: True is not an int here, as pydantic
+# refuses it; an int is a float (pydantic takes it, and 99 and 99.0 are the same amount).
+_EXACT_TYPES: dict[type, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    bool: (bool,),
+    float: (float, int),
+    type(None): (type(None),),
+}
 
 
 class PropertiesChecker:
@@ -350,20 +378,17 @@ class PropertiesChecker:
 
     def __init__(self, model: type[Properties]) -> None:
         self.model = model
-        self.checks: dict[str, Check] = {}
-        self.required: set[str] = set()
+        # Per declared field: its name, whether required, and how its value is tested as it is.
+        self.fields: list[tuple[str, bool, frozenset[type], Check | None]] = []
         self.always_pydantic = False
         for name, info in model.model_fields.items():
-            check = exact_check(info.annotation)
-            if check is None or any(not _known_constraint(m) for m in info.metadata):
+            exact = exact_check(info.annotation)
+            if exact is None or any(not _known_constraint(m) for m in info.metadata):
                 self.always_pydantic = True
                 continue
-            constraints = list(info.metadata)
-            if constraints:
-                check = _constrained(check, constraints)
-            self.checks[name] = check
-            if info.is_required():
-                self.required.add(name)
+            for constraint in info.metadata:
+                exact = _constrained(exact, constraint)
+            self.fields.append((name, info.is_required(), *exact))
 
     def check(self, value: dict[str, Any]) -> dict[str, Any]:
         if self.fits_as_is(value):
@@ -374,55 +399,75 @@ class PropertiesChecker:
         return not self.always_pydantic and self.fits(value)
 
     def fits(self, value: dict[str, Any]) -> bool:
-        if not self.required <= value.keys():
-            return False
-        checks = self.checks
-        for name, item in value.items():
-            check = checks.get(name)  # None: a property the model does not declare (allowed as it is)
-            if check is not None and not check(item):
+        # Over the declared fields, not the value's: properties the model does not declare are allowed.
+        get = value.get
+        for name, required, kinds, check in self.fields:
+            item = get(name, _ABSENT)
+            if item is _ABSENT:
+                if required:
+                    return False
+            elif type(item) not in kinds and (check is None or not check(item)):
                 return False
         return True
 
 
-def exact_check(annotation: Any) -> Check | None:
-    """A test that a decoded JSON value already is of `annotation` without any coercion, or None
+def _anything(_: Any) -> bool:
+    return True
+
+
+def _as_check(exact: Exact) -> Check:
+    kinds, check = exact
+    if check is None:
+        return lambda v: type(v) in kinds
+    if not kinds:
+        return check
+    return lambda v: type(v) in kinds or check(v)
+
+
+def exact_check(annotation: Any) -> Exact | None:
+    """How to test that a decoded JSON value already is of `annotation` without any coercion, or None
     when the annotation is beyond these simple shapes (then pydantic decides)."""
     if annotation is Any or annotation is object:
-        return lambda _: True
-    if annotation is type(None):
-        return lambda v: v is None
-    if annotation is str or annotation is bool:
-        return lambda v: type(v) is annotation
-    if annotation is int:
-        return lambda v: type(v) is int  # exact: True is not an int here, as pydantic refuses it
-    if annotation is float:
-        return lambda v: type(v) is float or type(v) is int
+        return frozenset(), _anything
+    if isinstance(annotation, type) and annotation in _EXACT_TYPES:
+        return frozenset(_EXACT_TYPES[annotation]), None
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Union or isinstance(annotation, types.UnionType):
-        simple = {str: (str,), int: (int,), bool: (bool,), float: (float, int), type(None): (type(None),)}
-        if all(a in simple for a in args):
-            allowed = frozenset(t for a in args for t in simple[a])
-            return lambda v: type(v) in allowed  # one set look-up for `str | None` and the like
-        checks = [exact_check(a) for a in args]
-        if any(c is None for c in checks):
+        exacts = [exact_check(a) for a in args]
+        if any(e is None for e in exacts):
             return None
-        ready = typing.cast(list[Check], checks)
-        return lambda v: any(c(v) for c in ready)
+        ready = typing.cast(list[Exact], exacts)
+        checks = [check for _, check in ready if check is not None]
+        allowed = frozenset(t for kinds, _ in ready for t in kinds)
+        if len(checks) > 1:
+            return allowed, lambda v: any(c(v) for c in checks)
+        return allowed, checks[0] if checks else None
     if origin is list:
         item = exact_check(args[0]) if args else exact_check(Any)
         if item is None:
             return None
-        return lambda v: type(v) is list and all(item(i) for i in v)
+        if item[1] is _anything:
+            return frozenset(), lambda v: type(v) is list
+        item_check = _as_check(item)
+        return frozenset(), lambda v: type(v) is list and all(map(item_check, v))
     if origin is dict:
-        value_check = exact_check(args[1]) if args else exact_check(Any)
-        if value_check is None or (args and args[0] is not str):
+        value = exact_check(args[1]) if args else exact_check(Any)
+        if value is None or (args and args[0] is not str):
             return None
-        return lambda v: type(v) is dict and all(value_check(i) for i in v.values())
+        if value[1] is _anything:
+            return frozenset(), lambda v: type(v) is dict
+        value_check = _as_check(value)
+        return frozenset(), lambda v: type(v) is dict and all(map(value_check, v.values()))
     return None
 
 
-def _constrained(check: Check, constraints: list[Any]) -> Check:
-    return lambda v: check(v) and (v is None or all(_satisfies(c, v) for c in constraints))
+def _constrained(exact: Exact, constraint: Any) -> Exact:
+    """`exact` with the constraint added; None, where allowed, need not meet it."""
+    kinds, check = exact
+    none = frozenset({type(None)})
+    base = _as_check((kinds - none, check))
+    meets = _meets(constraint)
+    return kinds & none, lambda v: base(v) and meets(v)
 
 
 def _known_constraint(constraint: Any) -> bool:
@@ -437,20 +482,26 @@ def _known_constraint(constraint: Any) -> bool:
     )
 
 
-def _satisfies(constraint: Any, item: Any) -> bool:
+def _meets(constraint: Any) -> Check:
     if isinstance(constraint, annotated_types.Ge):
-        return bool(item >= constraint.ge)
+        ge = constraint.ge
+        return lambda v: v >= ge
     if isinstance(constraint, annotated_types.Gt):
-        return bool(item > constraint.gt)
+        gt = constraint.gt
+        return lambda v: v > gt
     if isinstance(constraint, annotated_types.Le):
-        return bool(item <= constraint.le)
+        le = constraint.le
+        return lambda v: v <= le
     if isinstance(constraint, annotated_types.Lt):
-        return bool(item < constraint.lt)
+        lt = constraint.lt
+        return lambda v: v < lt
     if isinstance(constraint, annotated_types.MinLen):
-        return len(item) >= constraint.min_length
+        min_length = constraint.min_length
+        return lambda v: len(v) >= min_length
     if isinstance(constraint, annotated_types.MaxLen):
-        return len(item) <= constraint.max_length
-    return False
+        max_length = constraint.max_length
+        return lambda v: len(v) <= max_length
+    return lambda _: False
 
 
 _CHECKERS = {name: PropertiesChecker(model) for name, (model, _) in STANDARD_EVENT_TYPES.items()}
