@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
@@ -287,3 +288,31 @@ def test_a_transaction_stage_moved_by_a_segment_follows_an_entry(db, clock, tena
     scores = client.get(f"/api/v1/contacts/{member}/scores")
     assert scores.status_code == 200, scores.text
     assert scores.json()["transaction_stage"] == "browsing"
+
+
+def test_steps_grow_while_the_pipeline_is_behind(db, clock, tenant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Full steps double the next one's size up to MAX_BATCH_EVENTS; a step that is not full starts over;
+    every event is counted once whatever the sizes."""
+    client = tenant.client
+    segment = client.post("/api/v1/segments", json={"name": "看过", "rule": {"event": "content.viewed"}}).json()
+    _events(client, *(_viewed(f"g{n}", f"138000001{n:02d}") for n in range(23)))
+    monkeypatch.setattr(pipeline, "BATCH_EVENTS", 2)
+    monkeypatch.setattr(pipeline, "MAX_BATCH_EVENTS", 8)
+    sizes: list[tuple[int, int]] = []
+    real_step = pipeline.step
+
+    def step(session, workspace_id, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_step(session, workspace_id, **kwargs)
+        sizes.append((kwargs["batch"], result.events))
+        return result
+
+    monkeypatch.setattr(pipeline, "step", step)
+    assert pipeline.run_pending(db, yield_seconds=0) >= 23
+    assert [batch for batch, _ in sizes[:4]] == [2, 4, 8, 8]  # 23 events and the steps' own entries
+    for (batch, read), (after, _) in itertools.pairwise(sizes):
+        assert after == (min(batch * 2, 8) if read >= batch else 2)
+    assert any(read < batch for batch, read in sizes)  # caught up: back to the small size
+    assert len(_members(db, segment["id"])) == 23
+    with db.transaction(write=False) as session:
+        viewed = select(func.sum(ContactEventStat.count)).where(ContactEventStat.event_type == "content.viewed")
+        assert session.scalar(viewed) == 23

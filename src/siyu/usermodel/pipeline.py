@@ -46,6 +46,10 @@ log = logging.getLogger("siyu.usermodel")
 CURSOR = "usermodel"
 # Events per step: bounds how long a step holds SQLite's write lock (and PostgreSQL's cursor row).
 BATCH_EVENTS = 5_000
+# While steps come back full (the pipeline is behind), each next one takes twice as many, up to this:
+# at a million contacts nearly every event dirties its own pages of each per-contact table, and a
+# bigger step writes a page once for all its events and commits once (docs/adr/0011).
+MAX_BATCH_EVENTS = 20_000
 MAX_YIELD_SECONDS = 0.15
 PIPELINE_EVENT_TYPES = frozenset({"segment.entered", "segment.exited"})  # what step() itself records
 
@@ -173,22 +177,25 @@ def run_pending(
 ) -> int:
     """Steps every workspace that has new events or dirty contacts, each step its own transaction.
 
-    On SQLite a step holds the only write lock; between steps the pipeline pauses for half as long as
-    the step took (at most `MAX_YIELD_SECONDS`), so ingestion waiting on the lock gets its turn instead
-    of losing every race to the next step. Returns the events and contacts processed (0: up to date).
+    Steps grow while they come back full (up to MAX_BATCH_EVENTS). On SQLite a step holds the only
+    write lock; between steps the pipeline pauses for half as long as the step took (at most
+    `MAX_YIELD_SECONDS`), so ingestion waiting on the lock gets its turn instead of losing every race
+    to the next step. Returns the events and contacts processed (0: up to date).
     """
     with db.transaction(write=False) as session:
         pending = workspaces_with_work(session)
     sqlite = db.engine.dialect.name == "sqlite"
     done = 0
     for workspace_id in pending:
+        batch = BATCH_EVENTS
         for _ in range(max_steps):
             started = time.perf_counter()
             with db.transaction(durable=False) as session:  # derived state: a lost step is run again
-                result = step(session, workspace_id, now=now)
+                result = step(session, workspace_id, now=now, batch=batch)
             done += result.work
             if result.work == 0:
                 break
+            batch = min(batch * 2, MAX_BATCH_EVENTS) if result.events >= batch else BATCH_EVENTS
             if sqlite:
                 pause = yield_seconds
                 if pause is None:
