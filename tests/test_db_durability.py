@@ -183,3 +183,26 @@ def test_the_worker_warms_the_tables_the_pipeline_works_on(db) -> None:  # type:
     assert "ix_event_contact_id_occurred_at" in warmed and "contact_event_stat" in warmed
     assert not set(warmed) & pipeline.NOT_IN_WORKING_SET
     assert warmed[-1] == "ix_event_contact_id_occurred_at"  # read last, kept first when the cache is short
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_a_large_job_gets_a_bigger_cache_for_the_file_and_temp_tables_then_gives_it_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from siyu.db import sqlite_cache
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db", sqlite_cache_mb=64)
+    db = Database(create_db_engine(settings.database_url, settings), settings)
+
+    def sizes(session) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        run = session.connection().exec_driver_sql
+        return run("PRAGMA main.cache_size").scalar(), run("PRAGMA temp.cache_size").scalar()
+
+    try:
+        with db.transaction() as session:
+            before = sizes(session)
+            assert before[0] == -64 * 1024
+            with sqlite_cache(session, 300):
+                assert sizes(session) == (-300 * 1024, -300 * 1024)
+            # main as it was; temp, unopened before (0), at SQLite's default
+            assert sizes(session) == (before[0], before[1] or -2000)
+    finally:
+        db.dispose()

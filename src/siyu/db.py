@@ -184,17 +184,22 @@ def _begin_immediate(dbapi_connection: Any, busy_timeout_ms: int) -> None:
 @contextmanager
 def sqlite_cache(session: Session, megabytes: int) -> Iterator[None]:
     """A bigger SQLite page cache for one large job on this session's connection (a full rebuild, whose
-    upserts land all over tables of millions of rows); the connection's own size comes back after."""
+    upserts land all over tables of millions of rows), for the main file and for temp tables alike (a
+    full scoring run keeps a row per contact in one; SQLite gives them 2 MB, and then writes them to a
+    temporary file); the connection's own sizes come back after."""
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         yield
         return
-    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size={-1024 * megabytes}")
+    schemas = ("main", "temp")
+    before = {s: connection.exec_driver_sql(f"PRAGMA {s}.cache_size").scalar() for s in schemas}
+    for schema in schemas:
+        connection.exec_driver_sql(f"PRAGMA {schema}.cache_size={-1024 * megabytes}")
     try:
         yield
     finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
+        for schema in schemas:
+            connection.exec_driver_sql(f"PRAGMA {schema}.cache_size={int(before[schema] or -2000)}")
 
 
 class Database:
