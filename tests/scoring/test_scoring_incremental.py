@@ -148,3 +148,39 @@ def test_an_incremental_run_rewrites_only_the_rows_whose_values_changed(db, cloc
     assert row(db, buyer).computed_at == later and row(db, buyer).f_score == 2
     with db.transaction(write=False) as session:
         assert session.get(ContactScore, gone) is None
+
+
+def test_a_changed_row_is_updated_in_the_columns_that_changed_only(db, clock) -> None:  # type: ignore[no-untyped-def]
+    """Setting a column rewrites its index entry even to the same value: a second view moves the intention
+    score, and the UPDATE sets that (and computed_at), not the lifecycle stage or the tier."""
+    from scoring_helpers import contact_id, row
+    from sqlalchemy import event as sa_event
+    from sqlalchemy.engine import Engine
+
+    now = clock.now
+    with db.transaction() as session:
+        ws = create_workspace(session, f"w{next(_workspaces)}").id
+        save_config(session, ws, parse_config(CONFIG))
+    send(db, ws, [event(0, "content.viewed", now)])
+    score(db, ws, now)
+    viewer = contact_id(db, ws, 0)
+    first = row(db, viewer)
+
+    later = clock.advance(minutes=5)
+    send(db, ws, [event(0, "content.viewed", later)])
+    updates: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE CONTACT_SCORE"):
+            updates.append(statement)
+
+    sa_event.listen(Engine, "before_cursor_execute", note)
+    try:
+        assert score(db, ws, later, [viewer]) == 1
+    finally:
+        sa_event.remove(Engine, "before_cursor_execute", note)
+    now_row = row(db, viewer)
+    assert now_row.intention_score != first.intention_score and now_row.computed_at == later
+    assert now_row.lifecycle_stage == first.lifecycle_stage
+    assert len(updates) == 1 and "intention_score" in updates[0]
+    assert "lifecycle_stage" not in updates[0] and "value_tier" not in updates[0]

@@ -269,27 +269,29 @@ def write_scores(
             ),
         )
     }
-    fresh, changed = [], []
+    fresh: list[tuple[Any, ...]] = []
+    # Changed rows by the columns that changed: an UPDATE rewrites the index entries of every column it
+    # sets, so setting only those leaves the other indexes' pages (lifecycle, tier) alone.
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         before = stored.pop(row[1], None)
+        values = row[2:-1]
         if before is None:
             fresh.append(row)
-        elif before != row[2:-1]:
-            changed.append(row)
+        elif before != values:
+            moved = {name: new for name, old, new in zip(_VALUES, before, values, strict=True) if old != new}
+            changed.setdefault(tuple(moved), []).append({"cid": row[1], **moved, "computed_at": computed_at})
     if stored:  # merged away or deleted since
         session.execute(delete(score).where(score.c.contact_id.in_(sorted(stored))))
-    if changed:
+    for names, params in changed.items():
         session.execute(
             update(score)
             .where(score.c.contact_id == bindparam("cid"))
-            .values({name: bindparam(name) for name in (*_VALUES, "computed_at")}),
-            [
-                {"cid": row[1], **dict(zip(_VALUES, row[2:-1], strict=True)), "computed_at": computed_at}
-                for row in changed
-            ],
+            .values({name: bindparam(name) for name in (*names, "computed_at")}),
+            params,
         )
     insert_scores(session, fresh, computed_at)
-    return len(fresh) + len(changed)
+    return len(fresh) + sum(len(params) for params in changed.values())
 
 
 def insert_scores(session: Session, rows: list[tuple[Any, ...]], computed_at: dt.datetime) -> None:
