@@ -157,17 +157,27 @@ def test_one_writer_connection_serves_every_write_in_turn(tmp_path) -> None:  # 
 def test_warming_reads_each_named_btree_through_the_writer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import text
 
+    from siyu.db import btree_scan
+
     settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db")
     db = Database(create_db_engine(settings.database_url, settings), settings)
     try:
         with db.transaction() as session:
             session.execute(text("CREATE TABLE a (x INTEGER, y TEXT UNIQUE)"))
             session.execute(text("CREATE INDEX ix_a_x ON a (x)"))
+            session.execute(text("CREATE INDEX ix_a_some ON a (x) WHERE x > 1"))  # partial: left out
             session.execute(text("INSERT INTO a VALUES (1, 'one'), (2, 'two')"))
         assert db.warm_writer_cache(["a"]) == []  # no kept writer: nothing to warm
         db.keep_one_writer()
         assert db.warm_writer_cache(["a"]) == ["a", "ix_a_x", "sqlite_autoindex_a_1"]
         assert db.warm_writer_cache(["a"], skip={"a", "ix_a_x"}) == ["sqlite_autoindex_a_1"]
+        with db.transaction(write=False) as session:
+            run = session.connection().exec_driver_sql
+            roots = dict(run("SELECT name, rootpage FROM sqlite_schema WHERE tbl_name = 'a'").all())
+            for name in ("a", "ix_a_x", "sqlite_autoindex_a_1"):
+                plan = run("EXPLAIN " + btree_scan("a", None if name == "a" else name)).all()
+                opened = {row[3] for row in plan if row[1] == "OpenRead"}  # p2: the root page
+                assert opened == {roots[name]}, name  # that b-tree, not the smallest index
         with pytest.raises(Exception, match="no such table"):
             db.warm_writer_cache(["missing"])
     finally:
@@ -202,7 +212,28 @@ def test_a_large_job_gets_a_bigger_cache_for_the_file_and_temp_tables_then_gives
             assert before[0] == -64 * 1024
             with sqlite_cache(session, 300):
                 assert sizes(session) == (-300 * 1024, -300 * 1024)
+            with sqlite_cache(session, 16):  # never smaller than the connection's own
+                assert sizes(session) == (-64 * 1024, -16 * 1024)
             # main as it was; temp, unopened before (0), at SQLite's default
             assert sizes(session) == (before[0], before[1] or -2000)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_an_in_memory_database_keeps_its_own_connections() -> None:
+    """A second engine would open another (empty) database: keep_one_writer leaves it alone."""
+    from sqlalchemy import text
+
+    url = "sqlite://"
+    settings = Settings(database_url=url)
+    db = Database(create_db_engine(url, settings), settings)
+    try:
+        db.keep_one_writer()
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE m (x INTEGER)"))
+            session.execute(text("INSERT INTO m VALUES (1)"))
+            assert session.execute(text("SELECT count(*) FROM m")).scalar() == 1
+        assert db.warm_writer_cache(["m"]) == []
     finally:
         db.dispose()

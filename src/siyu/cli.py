@@ -142,6 +142,8 @@ def worker(
     """Run background jobs (and cron ticks) until stopped with Ctrl-C / SIGTERM."""
     import logging
 
+    from sqlalchemy.exc import OperationalError
+
     from siyu.db import Database, create_db_engine
     from siyu.jobs.worker import load_job_modules, run_worker
     from siyu.kit.heap import settle_after_startup
@@ -152,7 +154,11 @@ def worker(
     database = Database(create_db_engine(settings.database_url, settings), settings)
     database.keep_one_writer()
     started = time.monotonic()
-    warmed = warm_worker_cache(database)
+    try:
+        warmed = warm_worker_cache(database)
+    except OperationalError as exc:  # a speed-up only: a database not migrated yet says so in the jobs
+        logging.getLogger("siyu.worker").warning("the writer cache was not warmed: %s", exc)
+        warmed = []
     if warmed:
         logging.getLogger("siyu.worker").info(
             "read %d tables and indexes into the writer cache in %.1fs", len(warmed), time.monotonic() - started

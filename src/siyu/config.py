@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     sqlite_writer_cache_mb: int = Field(
         default=1024,
         ge=1,
-        description="SQLite page cache of the one connection that `siyu serve` and `siyu worker` write through, "
+        description="SQLite page cache of the one connection that `siyu worker` writes through, "
         "in MiB. It is kept from one transaction to the next, so the pipeline finds the per-contact rows it "
         "updates in memory instead of on the disk; at a million contacts those tables take about 3 GB "
         "(docs/operations.md). Memory is taken as pages are read, up to this size.",

@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Container, Iterable, Iterator
@@ -183,23 +185,28 @@ def _begin_immediate(dbapi_connection: Any, busy_timeout_ms: int) -> None:
 
 @contextmanager
 def sqlite_cache(session: Session, megabytes: int) -> Iterator[None]:
-    """A bigger SQLite page cache for one large job on this session's connection (a full rebuild, whose
-    upserts land all over tables of millions of rows), for the main file and for temp tables alike (a
-    full scoring run keeps a row per contact in one; SQLite gives them 2 MB, and then writes them to a
-    temporary file); the connection's own sizes come back after."""
+    """At least this big a SQLite page cache for one large job on this session's connection (a full
+    rebuild, whose upserts land all over tables of millions of rows), for the main file and for temp
+    tables alike (a full scoring run keeps a row per contact in one; SQLite gives them 2 MB, and then
+    writes them to a temporary file). Never smaller than the connection's own: shrinking drops cached
+    pages (the worker's warmed writer). The connection's sizes come back after."""
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         yield
         return
-    schemas = ("main", "temp")
-    before = {s: connection.exec_driver_sql(f"PRAGMA {s}.cache_size").scalar() for s in schemas}
-    for schema in schemas:
-        connection.exec_driver_sql(f"PRAGMA {schema}.cache_size={-1024 * megabytes}")
+    run = connection.exec_driver_sql
+    page_kib = int(run("PRAGMA page_size").scalar() or 4096) // 1024
+    before: dict[str, int] = {}
+    for schema in ("main", "temp"):
+        size = int(run(f"PRAGMA {schema}.cache_size").scalar() or -2000)
+        before[schema] = size
+        kib = -size if size < 0 else size * page_kib  # negative: KiB; positive: pages
+        run(f"PRAGMA {schema}.cache_size={-max(kib, 1024 * megabytes)}")
     try:
         yield
     finally:
-        for schema in schemas:
-            connection.exec_driver_sql(f"PRAGMA {schema}.cache_size={int(before[schema] or -2000)}")
+        for schema, size in before.items():
+            run(f"PRAGMA {schema}.cache_size={size}")
 
 
 class Database:
@@ -223,18 +230,20 @@ class Database:
         self._writer_engine: Engine | None = None
 
     def keep_one_writer(self) -> None:
-        """On SQLite, for a long-lived process (`siyu serve`, `siyu worker`, tests): from now on every write
+        """On SQLite, for a long-lived process (`siyu worker`; the tests): from now on every write
         transaction of this Database runs on one connection, in turn, with a page cache of
         settings.sqlite_writer_cache_mb. SQLite empties a connection's cache whenever another connection
         has written, so writers spread over a pool (the drain, the pipeline) each began cold and read
         their pages from the disk again; one writer connection keeps them (docs/adr/0011). Writers took
         turns on SQLite's one write lock already; now they take turns on this connection first, waiting
-        up to the busy timeout. Readers keep their own connections. Nothing changes on PostgreSQL."""
-        database = self.engine.url.database
-        if not self.sqlite or self._writer_engine is not None or not database or database == ":memory:":
+        up to the busy timeout (and then, behind another process, up to that again for the lock).
+        Readers keep their own connections. Nothing changes on PostgreSQL or an in-memory database."""
+        main = self.engine.url
+        in_memory = not main.database or main.database == ":memory:" or main.query.get("mode") == "memory"
+        if not self.sqlite or self._writer_engine is not None or in_memory:
             return
         settings = self._settings or get_settings()
-        url = self.engine.url.render_as_string(hide_password=False)
+        url = main.render_as_string(hide_password=False)
         writer = create_db_engine(url, settings, sqlite_pool_size=1, sqlite_cache_mb=settings.sqlite_writer_cache_mb)
         self._writer_engine = writer
         self._writer.configure(bind=writer)
@@ -274,16 +283,12 @@ class Database:
             return []
         reader = self._writer_engine.execution_options(sqlite_begin="DEFERRED")
         read: list[str] = []
-        done = threading.Event()
-        # The b-trees' pages lie all over the file: read the file in order beside the scans (one large
-        # read after another, at the disk's full speed), so that most of their reads find it in memory.
-        ahead = threading.Thread(target=_read_in_order, args=(str(self.engine.url.database), done), daemon=True)
-        ahead.start()
+        ahead = _read_in_order(str(self.engine.url.database))
         try:
             self._warm(reader, tables, skip, read)
         finally:
-            done.set()
-            ahead.join()
+            ahead.terminate()
+            ahead.wait()
         return read
 
     @staticmethod
@@ -291,15 +296,14 @@ class Database:
         for table in tables:
             with reader.connect() as connection, connection.begin():
                 indexes = connection.exec_driver_sql(
-                    "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
-                ).scalars()
-                btrees = [(table, "NOT INDEXED"), *((i, f'INDEXED BY "{i}"') for i in indexes)]
-            for name, how in btrees:
+                    "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
+                ).all()
+            btrees = [(table, None), *((name, sql) for name, sql in indexes if not _is_partial(sql))]
+            for name, _ in btrees:
                 if name in skip:
                     continue
                 with reader.connect() as connection, connection.begin():
-                    # count(*) walks every page of the one b-tree named (SQLite's OP_Count), reading no row.
-                    connection.exec_driver_sql(f'SELECT count(*) FROM "{table}" {how}')
+                    connection.exec_driver_sql(btree_scan(table, None if name == table else name))
                 read.append(name)
 
     @contextmanager
@@ -362,14 +366,32 @@ class Database:
         self.engine.dispose()
 
 
-def _read_in_order(path: str, done: threading.Event) -> None:
-    buffer = bytearray(8 << 20)
-    try:
-        with open(path, "rb", buffering=0) as file:
-            while not done.is_set() and file.readinto(buffer):
-                pass
-    except OSError as exc:  # only a speed-up: the scans read what they need anyway
-        log.debug("reading %s ahead stopped: %s", path, exc)
+def btree_scan(table: str, index: str | None) -> str:
+    """A query that walks every page of one b-tree: the table's own (index None) or one index's, and reads
+    no row. "WHERE 1" keeps SQLite from counting through whichever index it thinks smallest instead
+    (its count(*) shortcut ignores INDEXED BY)."""
+    how = f'INDEXED BY "{index}"' if index else "NOT INDEXED"
+    return f'SELECT count(*) FROM "{table}" {how} WHERE 1'
+
+
+def _is_partial(sql: str | None) -> bool:
+    """A partial index (CREATE INDEX ... WHERE ...): only its own condition can use it; they are small, and
+    the warm-up leaves them to be read when needed. Autoindexes have no SQL."""
+    return sql is not None and " WHERE " in sql.upper()
+
+
+# Reads a file from start to end in large reads, then exits.
+_READ_FILE = "import sys\nwith open(sys.argv[1], 'rb', buffering=0) as f:\n    while f.read(8 << 20):\n        pass\n"
+
+
+def _read_in_order(path: str) -> subprocess.Popen[bytes]:
+    """Reads the database file in order, at the disk's full speed, beside the b-tree scans (whose pages lie
+    all over it), so that most of their reads find it in memory. In a process of its own: closing any
+    descriptor of the file in this process would drop every POSIX lock SQLite holds on it here, and
+    another process could then take itself for the file's last user and reset the log under us."""
+    return subprocess.Popen(  # noqa: S603 - this interpreter, our own code, the configured database file
+        [sys.executable, "-c", _READ_FILE, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 class Checkpointer:

@@ -22,6 +22,7 @@ from siyu.errors import Conflict, NotFound
 from siyu.events.repository import allocate_seq, insert_events
 from siyu.events.service import workspace_timezone
 from siyu.kit.repository import flush_unique
+from siyu.kit.sql import IdFilter
 from siyu.kit.time import utcnow
 from siyu.recommend import portrait
 from siyu.segments.compiler import count_matching, matching_contacts
@@ -257,8 +258,8 @@ def refresh(
         return RefreshResult()
     matching = set(session.scalars(matching_contacts(session, ctx, node, among=among)))
     current_q = select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment.id)
-    if among is not None:
-        current_q = current_q.where(SegmentMember.contact_id.in_(list(among)))
+    if among is not None:  # one bound parameter however many contacts a step touched
+        current_q = current_q.where(IdFilter(session.get_bind().dialect.name, among)(SegmentMember.contact_id))
     current = set(session.scalars(current_q))
     entered = sorted(matching - current)
     exited = sorted(current - matching)
