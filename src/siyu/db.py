@@ -221,13 +221,18 @@ class Database:
         self._checkpointer: Checkpointer | None = None
         reader_bind = engine.execution_options(sqlite_begin="DEFERRED") if self.sqlite else engine
         self._reader_bind = reader_bind
-        relaxed = (settings or get_settings()).sqlite_synchronous.upper() in ("FULL", "EXTRA")
-        derived_bind = engine.execution_options(sqlite_synchronous="NORMAL") if self.sqlite and relaxed else engine
-        self._relaxed = relaxed
-        self._writer = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        self._writer = sessionmaker(expire_on_commit=False, autoflush=True)
         self._reader = sessionmaker(bind=reader_bind, expire_on_commit=False, autoflush=True)
-        self._derived = sessionmaker(bind=derived_bind, expire_on_commit=False, autoflush=True)
+        self._derived = sessionmaker(expire_on_commit=False, autoflush=True)
+        self._bind_writers(engine)
         self._writer_engine: Engine | None = None
+
+    def _bind_writers(self, engine: Engine) -> None:
+        """Durable writes on `engine`; derived ones too, relaxed to synchronous=NORMAL on SQLite when the
+        configured level is stricter (see transaction())."""
+        relaxed = self.sqlite and (self._settings or get_settings()).sqlite_synchronous.upper() in ("FULL", "EXTRA")
+        self._writer.configure(bind=engine)
+        self._derived.configure(bind=engine.execution_options(sqlite_synchronous="NORMAL") if relaxed else engine)
 
     def keep_one_writer(self) -> None:
         """On SQLite, for a long-lived process (`siyu worker`; the tests): from now on every write
@@ -246,8 +251,7 @@ class Database:
         url = main.render_as_string(hide_password=False)
         writer = create_db_engine(url, settings, sqlite_pool_size=1, sqlite_cache_mb=settings.sqlite_writer_cache_mb)
         self._writer_engine = writer
-        self._writer.configure(bind=writer)
-        self._derived.configure(bind=writer.execution_options(sqlite_synchronous="NORMAL") if self._relaxed else writer)
+        self._bind_writers(writer)
 
     def session(self, *, write: bool = True, durable: bool = True) -> Session:
         if not write:
@@ -281,30 +285,12 @@ class Database:
         (none without keep_one_writer(): PostgreSQL, an in-memory SQLite database)."""
         if self._writer_engine is None:
             return []
-        reader = self._writer_engine.execution_options(sqlite_begin="DEFERRED")
-        read: list[str] = []
         ahead = _read_in_order(str(self.engine.url.database))
         try:
-            self._warm(reader, tables, skip, read)
+            return _read_btrees(self._writer_engine.execution_options(sqlite_begin="DEFERRED"), tables, skip)
         finally:
             ahead.terminate()
             ahead.wait()
-        return read
-
-    @staticmethod
-    def _warm(reader: Engine, tables: Iterable[str], skip: Container[str], read: list[str]) -> None:
-        for table in tables:
-            with reader.connect() as connection, connection.begin():
-                indexes = connection.exec_driver_sql(
-                    "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
-                ).all()
-            btrees = [(table, None), *((name, sql) for name, sql in indexes if not _is_partial(sql))]
-            for name, _ in btrees:
-                if name in skip:
-                    continue
-                with reader.connect() as connection, connection.begin():
-                    connection.exec_driver_sql(btree_scan(table, None if name == table else name))
-                read.append(name)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -364,6 +350,22 @@ class Database:
             self._checkpointer = None
         self.close_siblings()
         self.engine.dispose()
+
+
+def _read_btrees(reader: Engine, tables: Iterable[str], skip: Container[str]) -> list[str]:
+    read: list[str] = []
+    for table in tables:
+        with reader.connect() as connection, connection.begin():
+            indexes = connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
+            ).all()
+        for name in [table, *(name for name, sql in indexes if not _is_partial(sql))]:
+            if name in skip:
+                continue
+            with reader.connect() as connection, connection.begin():
+                connection.exec_driver_sql(btree_scan(table, None if name == table else name))
+            read.append(name)
+    return read
 
 
 def btree_scan(table: str, index: str | None) -> str:
