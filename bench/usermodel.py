@@ -816,20 +816,19 @@ def run(
             "  pipeline.run_pending in a loop. Poller: bare sqlite3, every 20 ms, lag = seen in segment - the 202's\n"
             "  commit (so the lag includes the time the batch waited in the inbox)."
         )
-        # The worker as `siyu worker` opens it: one writer connection, its cache warmed first, a checkpointer.
+        # The worker's Database as `siyu worker` readies it: one writer connection, its cache warmed first,
+        # a checkpointer.
         db.dispose()
         worker_settings = bench_settings()
         if "SIYU_SQLITE_WRITER_CACHE_MB" not in os.environ:  # docs/operations: sizing for a million contacts
             worker_settings = worker_settings.model_copy(update={"sqlite_writer_cache_mb": LAG_WRITER_CACHE_MB})
         worker_db = Database(create_db_engine(f"sqlite:///{db_path}", worker_settings), worker_settings)
-        worker_db.keep_one_writer()
         start = time.perf_counter()
-        warmed = pipeline.warm_worker_cache(worker_db)
+        warmed = pipeline.start_worker_database(worker_db)
         print(
             f"  worker start: {len(warmed)} tables and indexes read into its writer cache in "
             f"{time.perf_counter() - start:.1f}s (SIYU_SQLITE_WRITER_CACHE_MB={worker_settings.sqlite_writer_cache_mb})"
         )
-        worker_db.start_checkpointer()
         try:
             result = lag_phase(worker_db, db_path, ws, contacts, lag_segment_id, lag_seconds, lag_ingester)
         finally:

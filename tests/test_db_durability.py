@@ -237,3 +237,16 @@ def test_an_in_memory_database_keeps_its_own_connections() -> None:
         assert db.warm_writer_cache(["m"]) == []
     finally:
         db.dispose()
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_a_worker_starts_on_a_database_not_migrated_yet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The warm-up is a speed-up only: without the tables the worker starts, with one writer and a
+    checkpointer, and the jobs say what is missing."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db")
+    db = Database(create_db_engine(settings.database_url, settings), settings)
+    try:
+        assert pipeline.start_worker_database(db) == []
+        assert db._writer_engine is not None and db._checkpointer is not None
+    finally:
+        db.dispose()

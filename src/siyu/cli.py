@@ -142,28 +142,20 @@ def worker(
     """Run background jobs (and cron ticks) until stopped with Ctrl-C / SIGTERM."""
     import logging
 
-    from sqlalchemy.exc import OperationalError
-
     from siyu.db import Database, create_db_engine
     from siyu.jobs.worker import load_job_modules, run_worker
     from siyu.kit.heap import settle_after_startup
-    from siyu.usermodel.pipeline import warm_worker_cache
+    from siyu.usermodel.pipeline import start_worker_database
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     database = Database(create_db_engine(settings.database_url, settings), settings)
-    database.keep_one_writer()
     started = time.monotonic()
-    try:
-        warmed = warm_worker_cache(database)
-    except OperationalError as exc:  # a speed-up only: a database not migrated yet says so in the jobs
-        logging.getLogger("siyu.worker").warning("the writer cache was not warmed: %s", exc)
-        warmed = []
+    warmed = start_worker_database(database)
     if warmed:
         logging.getLogger("siyu.worker").info(
             "read %d tables and indexes into the writer cache in %.1fs", len(warmed), time.monotonic() - started
         )
-    database.start_checkpointer()
     load_job_modules(settings)
     settle_after_startup()
     try:

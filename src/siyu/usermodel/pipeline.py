@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, union
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from siyu.computed import service as computed
@@ -260,3 +261,18 @@ NOT_IN_WORKING_SET = frozenset(
 def warm_worker_cache(db: Database) -> list[str]:
     """Reads WORKING_SET into the worker's writer cache (SQLite; see Database.warm_writer_cache)."""
     return db.warm_writer_cache(WORKING_SET, skip=NOT_IN_WORKING_SET)
+
+
+def start_worker_database(db: Database) -> list[str]:
+    """How `siyu worker` (and bench.usermodel's worker) readies its Database before taking work: every
+    write on one connection, that connection's cache warmed with WORKING_SET, a checkpointer thread.
+    Returns the b-trees read; none when the schema is not there yet (the warm-up is a speed-up only:
+    the jobs then say what is missing)."""
+    db.keep_one_writer()
+    try:
+        warmed = warm_worker_cache(db)
+    except OperationalError as exc:
+        log.warning("the writer cache was not warmed: %s", exc)
+        warmed = []
+    db.start_checkpointer()
+    return warmed
