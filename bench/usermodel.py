@@ -64,6 +64,7 @@ from bench.common import (
     section,
     temp_dir,
 )
+from siyu.kit.timing import PhaseTimer
 
 DEFAULT_CONTACTS = 1_000_000
 DEFAULT_EVENTS = 20_000_000
@@ -555,6 +556,8 @@ def lag_phase(
     lags: list[float] = []
     lock = threading.Lock()
     stats: dict[str, Any] = {"pipeline_work": 0, "pipeline_calls": 0, "pipeline_busy": 0.0, "errors": []}
+    phases = PhaseTimer()  # the pipeline steps' seconds per phase
+    stats["pipeline_phases"] = phases
 
     def note(probe: str, at: float) -> None:
         with lock:
@@ -564,7 +567,7 @@ def lag_phase(
         try:
             while not stop_all.is_set():
                 t0 = time.monotonic()
-                done = pipeline.run_pending(db)
+                done = pipeline.run_pending(db, on_step=lambda result: phases.add(result.timer))
                 stats["pipeline_work"] += done
                 stats["pipeline_calls"] += 1
                 if done == 0:
@@ -842,7 +845,8 @@ def run(
             f"  pipeline: {result['pipeline_work']:,} events+contacts in {result['pipeline_calls']} run_pending calls, "
             f"busy {result['pipeline_busy']:.1f}s; inbox drain stored {result.get('drained', 0):,} events, "
             f"busy {result.get('drain_busy', 0.0):.1f}s;\n"
-            f"  backlog done {result['drain']:.1f}s after ingestion stopped"
+            f"  backlog done {result['drain']:.1f}s after ingestion stopped\n"
+            f"  pipeline steps by phase: {result['pipeline_phases'].summary()}"
         )
         if result["errors"]:
             print(f"  ERRORS: {result['errors']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -316,3 +317,21 @@ def test_steps_grow_while_the_pipeline_is_behind(db, clock, tenant, monkeypatch)
     with db.transaction(write=False) as session:
         viewed = select(func.sum(ContactEventStat.count)).where(ContactEventStat.event_type == "content.viewed")
         assert session.scalar(viewed) == 23
+
+
+def test_each_step_reports_where_its_time_went(db, clock, tenant) -> None:  # type: ignore[no-untyped-def]
+    """run_pending passes every step's result to on_step with seconds per phase, the write-lock wait and
+    the commit among them, adding up to no more than the step's wall time."""
+    client = tenant.client
+    client.post("/api/v1/segments", json={"name": "看过", "rule": {"event": "content.viewed"}})
+    _events(client, *(_viewed(f"t{n}", f"138000002{n:02d}") for n in range(5)))
+    steps: list[pipeline.StepResult] = []
+    started = time.perf_counter()
+    assert pipeline.run_pending(db, yield_seconds=0, on_step=steps.append) >= 5
+    whole = time.perf_counter() - started
+    assert steps and steps[0].events == 5
+    phases = steps[0].timer.seconds
+    for phase in ("wait", "read", "computed", "intention", "scoring", "segments", "commit"):
+        assert phases[phase] >= 0, phase
+    assert sum(sum(s.timer.seconds.values()) for s in steps) <= whole
+    assert all(s.work > 0 for s in steps)  # idle steps are not reported

@@ -23,6 +23,7 @@ from siyu.events.models import Event
 from siyu.events.service import workspace_timezone
 from siyu.kit.sql import dialect_insert, sqlite_datetime
 from siyu.kit.time import ensure_utc
+from siyu.kit.timing import PhaseTimer
 from siyu.scoring import intention
 
 
@@ -89,10 +90,14 @@ _SQLITE_DAY_UPSERT = (
 )
 
 
-def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEvent], tz: ZoneInfo) -> set[int]:
-    """Adds `events` to the aggregates; returns the contacts they touched. The caller owns the transaction."""
+def apply_events(
+    session: Session, workspace_id: int, events: Sequence[StreamEvent], tz: ZoneInfo, *, timer: PhaseTimer | None = None
+) -> set[int]:
+    """Adds `events` to the aggregates; returns the contacts they touched. The caller owns the transaction.
+    `timer` (the pipeline's) gets the intention refold as a phase of its own."""
     if not events:
         return set()
+    timed = timer or PhaseTimer()
     stats, days = _fold(events, tz)
     # In primary-key order: consecutive upserts land on neighbouring pages of the clustered tables.
     stats, days = dict(sorted(stats.items())), dict(sorted(days.items()))
@@ -110,7 +115,8 @@ def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEve
         connection.exec_driver_sql(
             _SQLITE_DAY_UPSERT, [(workspace_id, c, t, d.isoformat(), n) for (c, t, d), n in days.items()]
         )
-        intention.refold(session, workspace_id, stats)
+        with timed("intention"):
+            intention.refold(session, workspace_id, stats)
         return {contact_id for contact_id, _ in stats}
     insert = dialect_insert(session)
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -150,7 +156,8 @@ def apply_events(session: Session, workspace_id: int, events: Sequence[StreamEve
         set_={"count": ContactEventDay.count + day_stmt.excluded.count},
     )
     session.execute(day_stmt, day_rows)
-    intention.refold(session, workspace_id, stats)
+    with timed("intention"):
+        intention.refold(session, workspace_id, stats)
     return {contact_id for contact_id, _ in stats}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, union
@@ -32,6 +33,7 @@ from siyu.events import inbox
 from siyu.events.service import workspace_timezone
 from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
+from siyu.kit.timing import PhaseTimer
 from siyu.recommend import portrait as portraits
 from siyu.scoring import intention
 from siyu.scoring import service as scoring
@@ -62,6 +64,7 @@ class StepResult:
     touched: set[int] = field(default_factory=set)
     entered: int = 0
     exited: int = 0
+    timer: PhaseTimer = field(default_factory=PhaseTimer)  # seconds per phase, "commit" added by run_pending
 
     @property
     def work(self) -> int:
@@ -89,18 +92,20 @@ def step(
 ) -> StepResult:
     """Processes up to `batch` new events and the dirty contacts of one workspace. The caller commits."""
     result = StepResult()
-    cursor = _lock_cursor(session, workspace_id)
-    if cursor is None:
-        return result
-    # Before any write (PostgreSQL): a full scoring run holds the basis exclusively while it changes
-    # contacts, so taking it after touching contact rows could deadlock with it.
-    intention.share_basis(session, workspace_id)
-    events = computed.read_events(session, workspace_id, after_seq=cursor.seq, limit=batch)
-    dirty = take_dirty(session, workspace_id)
-    if not events and not dirty:
-        return result
-    now = now or utcnow()
-    tz = workspace_timezone(session, workspace_id)
+    timed = result.timer
+    with timed("read"):
+        cursor = _lock_cursor(session, workspace_id)
+        if cursor is None:
+            return result
+        # Before any write (PostgreSQL): a full scoring run holds the basis exclusively while it changes
+        # contacts, so taking it after touching contact rows could deadlock with it.
+        intention.share_basis(session, workspace_id)
+        events = computed.read_events(session, workspace_id, after_seq=cursor.seq, limit=batch)
+        dirty = take_dirty(session, workspace_id)
+        if not events and not dirty:
+            return result
+        now = now or utcnow()
+        tz = workspace_timezone(session, workspace_id)
 
     # A merge moved the merged profile's events to the survivor: rebuild the survivor from the raw
     # events up to this batch's end rather than adding this batch's share on top.
@@ -111,26 +116,34 @@ def step(
         if e.type == "contact.merged" and isinstance(e.properties.get("merged_contact_id"), int)
     }
     incremental = [e for e in events if e.contact_id not in survivors]
-    computed.apply_events(session, workspace_id, incremental, tz)
-    portraits.apply_content_events(session, workspace_id, incremental)
+    with timed("computed"):
+        computed.apply_events(session, workspace_id, incremental, tz, timer=timed)
+    with timed("portraits"):
+        portraits.apply_content_events(session, workspace_id, incremental)
     if survivors or merged_away:
-        computed.forget(session, merged_away)
-        computed.rebuild(session, workspace_id, tz, contact_ids=survivors, up_to_seq=events[-1].seq)
-        portraits.forget_portraits(session, workspace_id, merged_away)
-        portraits.rebuild_portraits(session, workspace_id, contact_ids=survivors, up_to_seq=events[-1].seq)
-        segments.drop_merged(session, merged_away)
+        with timed("merges"):
+            computed.forget(session, merged_away)
+            computed.rebuild(session, workspace_id, tz, contact_ids=survivors, up_to_seq=events[-1].seq)
+            portraits.forget_portraits(session, workspace_id, merged_away)
+            portraits.rebuild_portraits(session, workspace_id, contact_ids=survivors, up_to_seq=events[-1].seq)
+            segments.drop_merged(session, merged_away)
 
-    quiet = quiet_types(session, workspace_id)
-    touched = ({e.contact_id for e in events if e.type not in quiet} | set(dirty)) - merged_away
-    touched |= smarttags.apply_keyword_rules(session, workspace_id, events)
-    scoring.recompute(session, workspace_id, contact_ids=touched, now=now)
-    touched |= smarttags.apply_rule_tags(session, workspace_id, among=touched, now=now)
-    moved = segments.refresh_workspace(session, workspace_id, among=touched, now=now)
+    with timed("keyword_tags"):
+        quiet = quiet_types(session, workspace_id)
+        touched = ({e.contact_id for e in events if e.type not in quiet} | set(dirty)) - merged_away
+        touched |= smarttags.apply_keyword_rules(session, workspace_id, events)
+    with timed("scoring"):
+        scoring.recompute(session, workspace_id, contact_ids=touched, now=now)
+    with timed("rule_tags"):
+        touched |= smarttags.apply_rule_tags(session, workspace_id, among=touched, now=now)
+    with timed("segments"):
+        moved = segments.refresh_workspace(session, workspace_id, among=touched, now=now)
 
     if events:
         cursor.seq = events[-1].seq
         cursor.updated_at = now
-    session.flush()
+    with timed("flush"):
+        session.flush()
     result.events, result.dirty, result.touched = len(events), len(dirty), touched
     result.entered, result.exited = moved.entered, moved.exited
     return result
@@ -174,14 +187,21 @@ def workspaces_with_work(session: Session) -> list[int]:
 
 
 def run_pending(
-    db: Database, *, max_steps: int = 20, now: dt.datetime | None = None, yield_seconds: float | None = None
+    db: Database,
+    *,
+    max_steps: int = 20,
+    now: dt.datetime | None = None,
+    yield_seconds: float | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
 ) -> int:
     """Steps every workspace that has new events or dirty contacts, each step its own transaction.
 
     Steps grow while they come back full (up to MAX_BATCH_EVENTS). On SQLite a step holds the only
     write lock; between steps the pipeline pauses for half as long as the step took (at most
     `MAX_YIELD_SECONDS`), so ingestion waiting on the lock gets its turn instead of losing every race
-    to the next step. Returns the events and contacts processed (0: up to date).
+    to the next step. Returns the events and contacts processed (0: up to date). Each step's result,
+    with its seconds per phase ("wait" for the write lock, "commit"), is logged at DEBUG and passed to
+    `on_step`.
     """
     with db.transaction(write=False) as session:
         pending = workspaces_with_work(session)
@@ -192,7 +212,22 @@ def run_pending(
         for _ in range(max_steps):
             started = time.perf_counter()
             with db.transaction(durable=False) as session:  # derived state: a lost step is run again
+                began = time.perf_counter()
                 result = step(session, workspace_id, now=now, batch=batch)
+                ended = time.perf_counter()
+            result.timer.seconds["wait"] = began - started
+            result.timer.seconds["commit"] = time.perf_counter() - ended
+            if result.work:
+                log.debug(
+                    "workspace %s: %s events, %s dirty contacts in %.2fs (%s)",
+                    workspace_id,
+                    result.events,
+                    result.dirty,
+                    time.perf_counter() - started,
+                    result.timer.summary(),
+                )
+                if on_step is not None:
+                    on_step(result)
             done += result.work
             if result.work == 0:
                 break
