@@ -66,6 +66,7 @@ from bench.common import (
 )
 from siyu.kit.timing import PhaseTimer
 
+FIGURES = frozenset({"count", "membership", "rfm", "lag"})
 DEFAULT_CONTACTS = 1_000_000
 DEFAULT_EVENTS = 20_000_000
 QUICK_CONTACTS = 20_000
@@ -649,6 +650,109 @@ def lag_phase(
     return stats
 
 
+def _static_figures(
+    db: Any, duck: Any, ws: int, tag_id: int, rule: dict[str, Any], principal: Any, runs: int, only: frozenset[str]
+) -> list[Verdict]:
+    """Figures 1-3 (count, membership, RFM) of `only`, each beside its DuckDB ceiling."""
+    from siyu.kit.time import utcnow
+    from siyu.scoring import service as scoring
+    from siyu.segments import service as segments
+    from siyu.segments.compiler import count_matching
+
+    verdicts: list[Verdict] = []
+    with db.transaction(write=False) as session:
+        ctx = segments.context(session, ws)
+        since7 = ctx.day_start(ctx.today - dt.timedelta(days=6))
+        since30 = ctx.day_start(ctx.today - dt.timedelta(days=29))
+    since7_naive = since7.astimezone(dt.UTC).replace(tzinfo=None)
+    since30_naive = since30.astimezone(dt.UTC).replace(tzinfo=None)
+    if "count" in only:
+        # 1. the 3-condition count
+        section(f"1. count of {THREE_CONDITIONS}")
+
+        def count() -> int:
+            with db.transaction(write=False) as session:
+                ctx = segments.context(session, ws)
+                node = segments.parse(session, ws, rule)
+                return count_matching(session, ctx, node)
+
+        count()  # warm the page cache once, like a server that has been up
+        measured, times, matched = median_of(runs, count)
+        ceiling, _, duck_matched = median_of(runs, lambda: duck_three(duck, tag_id, since7_naive))
+        print(
+            f"  runs: {', '.join(f'{t * 1e3:.0f} ms' for t in times)}; {matched:,} contacts (DuckDB {duck_matched:,})"
+        )
+        print(figure("count_matching (parse + context + count)", measured, TARGET_COUNT_S, ceiling))
+        verdicts.append(
+            Verdict(
+                "usermodel",
+                f"3-condition segment count <= {TARGET_COUNT_S:g} s",
+                f"{measured:.3f} s",
+                measured <= TARGET_COUNT_S,
+            )
+        )
+
+    if "membership" in only:
+        # 2. full membership materialised
+        section("2. full membership materialised: create_segment(content.viewed >= 1 in the last 30 days)")
+        sizes: list[int] = []
+        times = []
+        for n in range(max(3, runs - 2)):
+            start = time.perf_counter()
+            with db.transaction() as session:
+                segment = segments.create_segment(session, principal, name=f"broad {n}", rule=BROAD_RULE)
+                segment_id, size = segment.id, segment.member_count
+            times.append(time.perf_counter() - start)
+            sizes.append(size)
+            with db.transaction() as session:  # untimed: leave no segment behind for the next run
+                conn = session.connection()
+                for table in ("segment_member", "segment_size_day"):
+                    conn.exec_driver_sql(f"DELETE FROM {table} WHERE segment_id = ?", (segment_id,))
+                conn.exec_driver_sql("DELETE FROM segment WHERE id = ?", (segment_id,))
+        measured = statistics.median(times)
+        ceiling, _, duck_size = median_of(max(3, runs - 2), lambda: duck_broad(duck, since30_naive))
+        print(
+            f"  runs (with commit): {', '.join(f'{t:.2f} s' for t in times)}; "
+            f"{sizes[-1]:,} members (DuckDB {duck_size:,})"
+        )
+        print(figure("create_segment", measured, TARGET_MATERIALISE_S, ceiling))
+        verdicts.append(
+            Verdict(
+                "usermodel",
+                f"full membership materialised <= {TARGET_MATERIALISE_S:g} s",
+                f"{measured:.2f} s",
+                measured <= TARGET_MATERIALISE_S,
+            )
+        )
+
+    if "rfm" in only:
+        # 3. RFM and tiers for every contact
+        section("3. RFM and tiers for all contacts: scoring.recompute(contact_ids=None)")
+        times = []
+        written = 0
+        for _ in range(3):
+            start = time.perf_counter()
+            with db.transaction() as session:
+                written = scoring.recompute(session, ws, contact_ids=None, now=utcnow())
+            times.append(time.perf_counter() - start)
+        measured = statistics.median(times)
+        ceiling, _, duck_rows = median_of(3, lambda: duck_rfm(duck, utcnow()))
+        print(
+            f"  runs (with commit): {', '.join(f'{t:.2f} s' for t in times)}; {written:,} score rows "
+            f"(DuckDB: ntile(5) R/F/M + tier for {duck_rows:,} buyers)"
+        )
+        print(figure("scoring.recompute", measured, TARGET_SCORING_S, ceiling))
+        verdicts.append(
+            Verdict(
+                "usermodel",
+                f"RFM and tiers for all contacts <= {TARGET_SCORING_S:g} s",
+                f"{measured:.2f} s",
+                measured <= TARGET_SCORING_S,
+            )
+        )
+    return verdicts
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 
@@ -662,13 +766,13 @@ def run(
     lag_seconds: float = LAG_SECONDS,
     lag_ingester: str = "process",
     keep: Path | None = None,
+    only: frozenset[str] = FIGURES,
 ) -> list[Verdict]:
     from siyu.auth.principal import Principal
     from siyu.db import Database, create_db_engine
     from siyu.kit.time import utcnow
     from siyu.scoring import service as scoring
     from siyu.segments import service as segments
-    from siyu.segments.compiler import count_matching
     from siyu.usermodel import pipeline
 
     if contacts is None:
@@ -708,101 +812,20 @@ def run(
                 n = session.connection().exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
                 print(f"    {table}: {n:,} rows")
 
-        section("loading the ceiling into DuckDB (untimed)")
-        start = time.perf_counter()
-        duck = load_duckdb(db_path, tmp, ws)
-        print(f"  sqlite3 CLI -> CSV -> DuckDB read_csv, {time.perf_counter() - start:.0f}s")
-
-        # 1. the 3-condition count
-        section(f"1. count of {THREE_CONDITIONS}")
         rule = three_condition_rule(tag_id)
-
-        def count() -> int:
-            with db.transaction(write=False) as session:
-                ctx = segments.context(session, ws)
-                node = segments.parse(session, ws, rule)
-                return count_matching(session, ctx, node)
-
-        with db.transaction(write=False) as session:
-            ctx = segments.context(session, ws)
-            since7 = ctx.day_start(ctx.today - dt.timedelta(days=6))
-            since30 = ctx.day_start(ctx.today - dt.timedelta(days=29))
-        since7_naive = since7.astimezone(dt.UTC).replace(tzinfo=None)
-        since30_naive = since30.astimezone(dt.UTC).replace(tzinfo=None)
-        count()  # warm the page cache once, like a server that has been up
-        measured, times, matched = median_of(runs, count)
-        ceiling, _, duck_matched = median_of(runs, lambda: duck_three(duck, tag_id, since7_naive))
-        print(
-            f"  runs: {', '.join(f'{t * 1e3:.0f} ms' for t in times)}; {matched:,} contacts (DuckDB {duck_matched:,})"
-        )
-        print(figure("count_matching (parse + context + count)", measured, TARGET_COUNT_S, ceiling))
-        verdicts.append(
-            Verdict(
-                "usermodel",
-                f"3-condition segment count <= {TARGET_COUNT_S:g} s",
-                f"{measured:.3f} s",
-                measured <= TARGET_COUNT_S,
-            )
-        )
-
-        # 2. full membership materialised
-        section("2. full membership materialised: create_segment(content.viewed >= 1 in the last 30 days)")
         principal = Principal(workspace_id=ws, scopes=frozenset())
-        sizes: list[int] = []
-        times = []
-        for n in range(max(3, runs - 2)):
+        if only & {"count", "membership", "rfm"}:
+            section("loading the ceiling into DuckDB (untimed)")
             start = time.perf_counter()
+            duck = load_duckdb(db_path, tmp, ws)
+            print(f"  sqlite3 CLI -> CSV -> DuckDB read_csv, {time.perf_counter() - start:.0f}s")
+            verdicts += _static_figures(db, duck, ws, tag_id, rule, principal, runs, only)
+            duck.close()
+        if "lag" not in only:
+            return verdicts
+        if "rfm" not in only:  # as the hourly full run would have: the intention levels kept, the cut points
             with db.transaction() as session:
-                segment = segments.create_segment(session, principal, name=f"broad {n}", rule=BROAD_RULE)
-                segment_id, size = segment.id, segment.member_count
-            times.append(time.perf_counter() - start)
-            sizes.append(size)
-            with db.transaction() as session:  # untimed: leave no segment behind for the next run
-                conn = session.connection()
-                for table in ("segment_member", "segment_size_day"):
-                    conn.exec_driver_sql(f"DELETE FROM {table} WHERE segment_id = ?", (segment_id,))
-                conn.exec_driver_sql("DELETE FROM segment WHERE id = ?", (segment_id,))
-        measured = statistics.median(times)
-        ceiling, _, duck_size = median_of(max(3, runs - 2), lambda: duck_broad(duck, since30_naive))
-        print(
-            f"  runs (with commit): {', '.join(f'{t:.2f} s' for t in times)}; "
-            f"{sizes[-1]:,} members (DuckDB {duck_size:,})"
-        )
-        print(figure("create_segment", measured, TARGET_MATERIALISE_S, ceiling))
-        verdicts.append(
-            Verdict(
-                "usermodel",
-                f"full membership materialised <= {TARGET_MATERIALISE_S:g} s",
-                f"{measured:.2f} s",
-                measured <= TARGET_MATERIALISE_S,
-            )
-        )
-
-        # 3. RFM and tiers for every contact
-        section("3. RFM and tiers for all contacts: scoring.recompute(contact_ids=None)")
-        times = []
-        written = 0
-        for _ in range(3):
-            start = time.perf_counter()
-            with db.transaction() as session:
-                written = scoring.recompute(session, ws, contact_ids=None, now=utcnow())
-            times.append(time.perf_counter() - start)
-        measured = statistics.median(times)
-        ceiling, _, duck_rows = median_of(3, lambda: duck_rfm(duck, utcnow()))
-        print(
-            f"  runs (with commit): {', '.join(f'{t:.2f} s' for t in times)}; {written:,} score rows "
-            f"(DuckDB: ntile(5) R/F/M + tier for {duck_rows:,} buyers)"
-        )
-        print(figure("scoring.recompute", measured, TARGET_SCORING_S, ceiling))
-        verdicts.append(
-            Verdict(
-                "usermodel",
-                f"RFM and tiers for all contacts <= {TARGET_SCORING_S:g} s",
-                f"{measured:.2f} s",
-                measured <= TARGET_SCORING_S,
-            )
-        )
-        duck.close()
+                scoring.recompute(session, ws, contact_ids=None, now=utcnow())
 
         # 4. event-to-membership lag
         section(f"4. event-to-membership lag while ingesting {LAG_RATE:,} events/s for {lag_seconds:.0f}s")
@@ -884,6 +907,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"catch_up: the live path throughout; rebuild: catch_up on a sample, then rebuild_workspace; "
         f"auto: catch_up up to {AUTO_CATCH_UP_MAX:,} events",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(FIGURES),
+        help="measure only this figure (repeatable; default: all)",
+    )
     parser.add_argument("--lag-ingester", choices=("process", "thread"), default="process")
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--lag-seconds", type=float, default=LAG_SECONDS)
@@ -908,6 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         lag_seconds=args.lag_seconds,
         lag_ingester=args.lag_ingester,
         keep=args.data,
+        only=frozenset(args.only or FIGURES),
     )
     print_verdicts(verdicts, "targets (medians and ceilings measured in this run)")
     return 0

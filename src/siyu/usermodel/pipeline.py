@@ -212,6 +212,7 @@ def run_pending(
         for _ in range(max_steps):
             started = time.perf_counter()
             with db.transaction(durable=False) as session:  # derived state: a lost step is run again
+                session.connection()  # the write lock (SQLite) taken here, so that "wait" is the wait for it
                 began = time.perf_counter()
                 result = step(session, workspace_id, now=now, batch=batch)
                 ended = time.perf_counter()
