@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ from siyu.computed.models import ContactEventDay, ContactEventStat
 from siyu.db import sqlite_cache
 from siyu.events.models import Event
 from siyu.events.service import workspace_timezone
-from siyu.kit.sql import dialect_insert, sqlite_datetime
+from siyu.kit.sql import dialect_insert, driver_rows, from_sqlite_datetime, sqlite_datetime
 from siyu.kit.time import ensure_utc
 from siyu.kit.timing import PhaseTimer
 from siyu.scoring import intention
@@ -180,6 +181,12 @@ def read_events(
     q = q.order_by(Event.seq)
     if limit is not None:
         q = q.limit(limit)
+    if session.get_bind().dialect.name == "sqlite":
+        # The pipeline's hot read: the driver's text, parsed here (a third of SQLAlchemy's row cost).
+        return [
+            StreamEvent(seq, type_, contact_id, from_sqlite_datetime(at), orjson.loads(properties))
+            for seq, type_, contact_id, at, properties in driver_rows(session, q)
+        ]
     return [StreamEvent(*row) for row in session.execute(q)]
 
 

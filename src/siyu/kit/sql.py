@@ -71,6 +71,12 @@ def sqlite_datetime(value: dt.datetime) -> str:
     return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
+def from_sqlite_datetime(text: str) -> dt.datetime:
+    """What SQLAlchemy reads back from a UTC DATETIME on SQLite, an aware datetime, without its regular
+    expression and type chain (hot reads of many rows; tests/test_events_storage.py holds the two together)."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
 def starts_with(column: Any, prefix: str, dialect: str) -> ColumnElement[bool]:
     """`column` starts with `prefix`, written so a B-tree index on the column serves it: on SQLite a
     range (its BINARY collation orders by code point, so the range is exactly the prefix); elsewhere

@@ -79,6 +79,7 @@ def facts(
     session: Session, workspace_id: int, config: ScoringConfig, contact_ids: Collection[int] | None, days: LocalDays
 ) -> list[Facts]:
     """Every live (not merged away) contact's facts, or those of `contact_ids` that are live."""
+    session.flush()  # the read below goes to the connection, past the session's autoflush
     stat = ContactEventStat
     life, rfm = config.lifecycle, config.rfm
     engagement = list(life.engagement_events)
@@ -104,7 +105,8 @@ def facts(
         .group_by(stat.contact_id)
         .subquery()
     )
-    rows = session.execute(
+    rows = driver_rows(  # values as the driver returns them: LocalDays and int() take both databases' kinds
+        session,
         # Columns in Facts' order: id, added, last active, first engaged, advocacy, orders, last order, paid, refunded.
         select(Contact.id, _raw(Contact.created_at), *[c for c in per_contact.c if c.name != "contact_id"])
         .outerjoin(per_contact, per_contact.c.contact_id == Contact.id)
@@ -113,7 +115,7 @@ def facts(
             Contact.merged_into_id.is_(None),
             *_only(session, Contact.id, contact_ids),
         )
-        .order_by(Contact.id)
+        .order_by(Contact.id),
     )
     return [
         Facts(
@@ -141,19 +143,21 @@ def intention_days(
     session: Session, workspace_id: int, config: ScoringConfig, today: int, contact_ids: Collection[int] | None
 ) -> dict[int, list[tuple[str, int, int]]]:
     """(event type, age in local days, count) per contact for the scored event types within the window."""
+    session.flush()  # the read below goes to the connection, past the session's autoflush
     day = ContactEventDay
     types = [r.event_type for r in config.intention.rules]
     out: dict[int, list[tuple[str, int, int]]] = {}
     if not types:
         return out
     since = dt.date.fromordinal(today - config.intention.window_days)
-    rows = session.execute(
+    rows = driver_rows(
+        session,
         select(day.contact_id, day.event_type, type_coerce(day.day, String()), day.count).where(
             _in_workspace(day.workspace_id, workspace_id, contact_ids),
             day.event_type.in_(types),
             day.day > since,
             *_only(session, day.contact_id, contact_ids),
-        )
+        ),
     )
     ages: dict[object, int] = {}
     for contact_id, event_type, on, count in rows:
