@@ -64,6 +64,7 @@ from bench.common import (
     section,
     temp_dir,
 )
+from siyu.kit.heap import settle_after_startup
 from siyu.kit.timing import PhaseTimer
 
 FIGURES = frozenset({"count", "membership", "rfm", "lag"})
@@ -559,6 +560,12 @@ def lag_phase(
     stats: dict[str, Any] = {"pipeline_work": 0, "pipeline_calls": 0, "pipeline_busy": 0.0, "errors": []}
     phases = PhaseTimer()  # the pipeline steps' seconds per phase
     stats["pipeline_phases"] = phases
+    steps: list[tuple[int, float, float]] = []  # (events, seconds, commit seconds) per step
+    stats["pipeline_steps"] = steps
+
+    def on_step(result: Any) -> None:
+        phases.add(result.timer)
+        steps.append((result.events, sum(result.timer.seconds.values()), result.timer.seconds["commit"]))
 
     def note(probe: str, at: float) -> None:
         with lock:
@@ -568,7 +575,7 @@ def lag_phase(
         try:
             while not stop_all.is_set():
                 t0 = time.monotonic()
-                done = pipeline.run_pending(db, on_step=lambda result: phases.add(result.timer))
+                done = pipeline.run_pending(db, on_step=on_step)
                 stats["pipeline_work"] += done
                 stats["pipeline_calls"] += 1
                 if done == 0:
@@ -851,6 +858,7 @@ def run(
         worker_db = Database(create_db_engine(f"sqlite:///{db_path}", worker_settings), worker_settings)
         start = time.perf_counter()
         warmed = pipeline.start_worker_database(worker_db)
+        settle_after_startup()  # as `siyu worker` does before it takes work
         print(
             f"  worker start: {len(warmed)} tables and indexes read into its writer cache in "
             f"{time.perf_counter() - start:.1f}s (SIYU_SQLITE_WRITER_CACHE_MB={worker_settings.sqlite_writer_cache_mb})"
@@ -869,7 +877,9 @@ def run(
             f"busy {result['pipeline_busy']:.1f}s; inbox drain stored {result.get('drained', 0):,} events, "
             f"busy {result.get('drain_busy', 0.0):.1f}s;\n"
             f"  backlog done {result['drain']:.1f}s after ingestion stopped\n"
-            f"  pipeline steps by phase: {result['pipeline_phases'].summary()}"
+            f"  pipeline steps by phase: {result['pipeline_phases'].summary()}\n"
+            f"  steps (events, seconds, of which commit): "
+            + ", ".join(f"{n:,} {t:.1f}s {c:.1f}s" for n, t, c in result["pipeline_steps"])
         )
         if result["errors"]:
             print(f"  ERRORS: {result['errors']}")

@@ -134,3 +134,20 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_verbose_worker_logs_where_each_pipeline_step_spent_its_time(tenant, db, database_url) -> None:  # type: ignore[no-untyped-def]
+    event = {
+        "id": "v1",
+        "type": "content.viewed",
+        "contact": {"phone": "13800000003"},
+        "properties": {"content_id": "c"},
+    }
+    assert tenant.client.post("/api/v1/events", json={"events": [event]}).status_code == 202
+    ran = siyu(database_url, "worker", "--once", "--verbose")
+    assert ran.returncode == 0, ran.stderr
+    step = [line for line in ran.stderr.splitlines() if "DEBUG siyu.usermodel" in line]
+    assert step, ran.stderr
+    assert f"workspace {tenant.workspace_id}: 1 events" in step[0] and "commit" in step[0] and "wait" in step[0]
+    quiet = siyu(database_url, "worker", "--once")
+    assert quiet.returncode == 0 and "DEBUG" not in quiet.stderr

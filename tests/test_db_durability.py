@@ -61,7 +61,7 @@ def test_pipeline_steps_are_derived_writes(db, tenant, monkeypatch) -> None:  # 
 
 @pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
 def test_the_checkpointer_copies_the_log_so_commits_need_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """With a Checkpointer (serve, worker), a commit does not checkpoint below ~100 MB of log, and the
+    """With a Checkpointer (serve, worker), a commit does not checkpoint below ~400 MB of log, and the
     thread brings the log back into the file; stopped by dispose."""
     import time
 
@@ -70,7 +70,7 @@ def test_the_checkpointer_copies_the_log_so_commits_need_not(tmp_path) -> None: 
     settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db", sqlite_checkpoint_ms=50)
     db = Database(create_db_engine(settings.database_url, settings), settings)
     with db.transaction() as session:
-        assert session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 25_000
+        assert session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 100_000
         session.execute(text("CREATE TABLE filler (x BLOB)"))
         for _ in range(3000):  # ~6 MB: past SQLite's own 1,000-page threshold
             session.execute(text("INSERT INTO filler VALUES (randomblob(2000))"))
@@ -90,6 +90,39 @@ def test_the_checkpointer_copies_the_log_so_commits_need_not(tmp_path) -> None: 
         assert main.stat().st_size > before + 4_000_000  # now in the file itself
         with db.transaction(write=False) as session:
             assert session.execute(text("SELECT count(*) FROM filler")).scalar() == 3000
+    finally:
+        db.dispose()
+    assert not checkpointer._thread.is_alive()
+
+
+@pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
+def test_checkpoint_soon_wakes_the_checkpointer_before_its_tick(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After a large commit (a pipeline step, a drain) the log is copied at once, not at the next tick;
+    without a checkpointer (PostgreSQL, tests) checkpoint_soon does nothing."""
+    import time
+
+    from sqlalchemy import text
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db", sqlite_checkpoint_ms=600_000)
+    db = Database(create_db_engine(settings.database_url, settings), settings)
+    db.checkpoint_soon()  # no checkpointer yet: nothing happens
+    try:
+        db.start_checkpointer()
+        checkpointer = db._checkpointer
+        assert checkpointer is not None
+        for round_ in range(2):
+            with db.transaction() as session:
+                if round_ == 0:
+                    session.execute(text("CREATE TABLE filler (x BLOB)"))
+                session.execute(text("INSERT INTO filler SELECT randomblob(2000) FROM json_each(json('[1,2,3,4,5]'))"))
+            seen = checkpointer.checkpoints
+            db.checkpoint_soon()
+            deadline = time.monotonic() + 10  # the tick is ten minutes away
+            while checkpointer.checkpoints == seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert checkpointer.checkpoints > seen, f"round {round_}: not woken"
+            busy, frames, copied = checkpointer.last[str(tmp_path / "siyu.db")]
+            assert busy == 0 and frames > 0 and copied == frames
     finally:
         db.dispose()
     assert not checkpointer._thread.is_alive()
@@ -250,3 +283,24 @@ def test_a_worker_starts_on_a_database_not_migrated_yet(tmp_path) -> None:  # ty
         assert db._writer_engine is not None and db._checkpointer is not None
     finally:
         db.dispose()
+
+
+def test_steps_and_drains_ask_for_a_checkpoint_after_their_commits(db, tenant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from siyu.events import inbox
+
+    calls: list[str] = []
+    monkeypatch.setattr(db, "checkpoint_soon", lambda: calls.append("checkpoint"))
+    event = {
+        "id": "k1",
+        "type": "content.viewed",
+        "contact": {"phone": "13800000002"},
+        "properties": {"content_id": "c"},
+    }
+    assert tenant.client.post("/api/v1/events", json={"events": [event]}).status_code == 202
+    assert inbox.drain(db) == 1
+    assert calls == ["checkpoint"]
+    assert pipeline.run_pending(db, yield_seconds=0) > 0
+    assert len(calls) >= 2
+    done = len(calls)
+    assert pipeline.run_pending(db, yield_seconds=0) == 0  # nothing to do: nothing written, no checkpoint
+    assert len(calls) == done

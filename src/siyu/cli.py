@@ -138,6 +138,9 @@ def serve(
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="jobs run at once in this process")] = 1,
     once: Annotated[bool, typer.Option(help="run the jobs due now, then exit")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="log at DEBUG: each pipeline step's events and seconds per phase")
+    ] = False,
 ) -> None:
     """Run background jobs (and cron ticks) until stopped with Ctrl-C / SIGTERM."""
     import logging
@@ -148,6 +151,8 @@ def worker(
     from siyu.usermodel.pipeline import start_worker_database
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose:  # ours only: SQLAlchemy's and the HTTP clients' DEBUG would drown it
+        logging.getLogger("siyu").setLevel(logging.DEBUG)
     settings = get_settings()
     database = Database(create_db_engine(settings.database_url, settings), settings)
     started = time.monotonic()

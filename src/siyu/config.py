@@ -38,8 +38,9 @@ class Settings(BaseSettings):
         default=1000,
         ge=0,
         description="How often a thread of `siyu serve` and `siyu worker` copies SQLite's write-ahead log into "
-        "the database file (a checkpoint), so no commit has to; commits then checkpoint only past 100 MB of "
-        "log. 0: SQLite's own checkpoint by whichever commit passes 4 MB of log.",
+        "the database file (a checkpoint), so no commit has to; it also copies right after each pipeline step "
+        "and drain, and commits checkpoint only past 400 MB of log. 0: SQLite's own checkpoint by whichever "
+        "commit passes 4 MB of log.",
     )
     sqlite_cache_mb: int = Field(
         default=64,

@@ -154,7 +154,9 @@ def _configure_sqlite(engine: Engine, settings: Settings, cache_mb: int | None =
             conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-BACKSTOP_CHECKPOINT_PAGES = 25_000  # ~100 MB of log: a commit checkpoints only if no Checkpointer keeps up
+# ~400 MB of log: a commit checkpoints only if the Checkpointer does not keep up. Above what one pipeline
+# step writes at a million contacts (~55,000 pages), so that steps leave the copying to it (docs/adr/0012).
+BACKSTOP_CHECKPOINT_PAGES = 100_000
 LOCK_POLL_FIRST_S = 0.0005
 LOCK_POLL_MAX_S = 0.004
 
@@ -344,6 +346,12 @@ class Database:
             self._checkpointer = Checkpointer(self, interval / 1000)
             self._checkpointer.start()
 
+    def checkpoint_soon(self) -> None:
+        """After a commit that wrote many pages (a pipeline step, a drain's batches): the checkpointer, if
+        this process runs one, copies the log now instead of at its next tick (docs/adr/0012)."""
+        if self._checkpointer is not None:
+            self._checkpointer.nudge()
+
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -405,6 +413,7 @@ class Checkpointer:
     def __init__(self, db: Database, interval: float) -> None:
         self.db, self.interval = db, interval
         self._stop = threading.Event()
+        self._nudged = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
         self.checkpoints = 0
         self.last: dict[str, tuple[int, int, int]] = {}  # path -> (busy, frames in the log, frames copied)
@@ -412,14 +421,23 @@ class Checkpointer:
     def start(self) -> None:
         self._thread.start()
 
+    def nudge(self) -> None:
+        """Copy now rather than at the next tick (Database.checkpoint_soon)."""
+        self._nudged.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._nudged.set()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
         connections: dict[str, sqlite3.Connection] = {}
         try:
-            while not self._stop.wait(self.interval):
+            while True:
+                self._nudged.wait(self.interval)
+                self._nudged.clear()
+                if self._stop.is_set():
+                    break
                 for path in self.db.sqlite_files():
                     conn = connections.get(path)
                     if conn is None:

@@ -155,6 +155,7 @@ def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: l
             log.warning("workspace %s is gone: dropping %s received batches", workspace_id, len(rows))
         else:
             _store_rows(session, workspace_id, rows)
+    db.checkpoint_soon()
     with engine.begin() as conn:
         conn.execute(delete(_INBOX).where(_INBOX.c.id.in_([row.id for row in rows])))
     return sum(int(row.event_count) for row in rows)

@@ -219,6 +219,8 @@ def run_pending(
             result.timer.seconds["wait"] = began - started
             result.timer.seconds["commit"] = time.perf_counter() - ended
             if result.work:
+                db.checkpoint_soon()
+            if result.work:
                 log.debug(
                     "workspace %s: %s events, %s dirty contacts in %.2fs (%s)",
                     workspace_id,
