@@ -221,8 +221,9 @@ def test_incremental_membership_agrees_with_plain_evaluation(db, clock, data) ->
 def test_the_steps_own_entries_are_counted_but_not_matched_again_unless_a_rule_reads_them(  # type: ignore[no-untyped-def]
     db, clock, tenant
 ) -> None:
-    """A step records segment.entered; the next step counts it (computed properties) and, while no rule
-    names the type, leaves its contact alone; once a segment's rule reads it, its contacts are matched."""
+    """A step records segment.entered and, while no rule names the type, counts it itself (computed
+    properties) and moves the cursor past it, leaving its contact alone; once a segment's rule reads it,
+    the next step reads it and matches its contact."""
     client = tenant.client
     viewed = {"event": "content.viewed", "count": {"op": "gte", "value": 1}, "within_last_days": 7}
     created = client.post("/api/v1/segments", json={"name": "viewed this week", "rule": viewed})
@@ -238,10 +239,13 @@ def test_the_steps_own_entries_are_counted_but_not_matched_again_unless_a_rule_r
                 return done
             done.append(result)
 
-    first, second = steps()
+    (first,) = steps()
     assert len(first.touched) == 2 and first.entered == 2
-    assert second.events == 2 and second.touched == set()  # the two segment.entered: counted only
+    assert first.own_moves == 2  # the two segment.entered: counted by the step that recorded them
     with db.transaction(write=False) as session:
+        cursor = session.scalar(select(StreamCursor.seq).where(StreamCursor.workspace_id == tenant.workspace_id))
+        last = session.scalar(select(func.max(Event.seq)).where(Event.workspace_id == tenant.workspace_id))
+        assert cursor == last  # past them
         counted = session.scalar(
             select(func.sum(ContactEventStat.count)).where(
                 ContactEventStat.workspace_id == tenant.workspace_id, ContactEventStat.event_type == "segment.entered"
@@ -254,8 +258,8 @@ def test_the_steps_own_entries_are_counted_but_not_matched_again_unless_a_rule_r
     assert created.status_code == 201, created.text
     _events(client, _viewed("q3", "13800000013"))
     first, second = steps()
-    assert len(first.touched) == 1 and first.entered == 1
-    assert len(second.touched) == 1  # its segment.entered is read by a rule now
+    assert len(first.touched) == 1 and first.entered == 1 and first.own_moves == 0
+    assert second.events == 1 and len(second.touched) == 1  # its segment.entered is read by a rule now
 
 
 def test_a_smart_tag_on_segment_membership_follows_an_entry(db, clock, tenant) -> None:  # type: ignore[no-untyped-def]
@@ -300,11 +304,13 @@ def test_steps_grow_while_the_pipeline_is_behind(db, clock, tenant, monkeypatch)
     monkeypatch.setattr(pipeline, "BATCH_EVENTS", 2)
     monkeypatch.setattr(pipeline, "MAX_BATCH_EVENTS", 8)
     sizes: list[tuple[int, int]] = []
+    results: list[pipeline.StepResult] = []
     real_step = pipeline.step
 
     def step(session, workspace_id, **kwargs):  # type: ignore[no-untyped-def]
         result = real_step(session, workspace_id, **kwargs)
         sizes.append((kwargs["batch"], result.events))
+        results.append(result)
         return result
 
     monkeypatch.setattr(pipeline, "step", step)
@@ -317,6 +323,11 @@ def test_steps_grow_while_the_pipeline_is_behind(db, clock, tenant, monkeypatch)
     with db.transaction(write=False) as session:
         viewed = select(func.sum(ContactEventStat.count)).where(ContactEventStat.event_type == "content.viewed")
         assert session.scalar(viewed) == 23
+        # The entries: counted once each, by the step that recorded them when nothing lay between (the
+        # last, short step) and by a later step when the recording step was full.
+        entered = select(func.sum(ContactEventStat.count)).where(ContactEventStat.event_type == "segment.entered")
+        assert session.scalar(entered) == 23
+    assert any(s.own_moves for s in results) and any(s.events > 0 and s.own_moves == 0 for s in results)
 
 
 def test_each_step_reports_where_its_time_went(db, clock, tenant) -> None:  # type: ignore[no-untyped-def]

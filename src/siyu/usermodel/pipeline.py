@@ -20,13 +20,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, union
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from siyu.computed import service as computed
-from siyu.computed.dirty import take_dirty
+from siyu.computed.dirty import mark_dirty, take_dirty
 from siyu.computed.models import ContactDirty, StreamCursor
 from siyu.db import Database
 from siyu.events import inbox
@@ -64,11 +65,12 @@ class StepResult:
     touched: set[int] = field(default_factory=set)
     entered: int = 0
     exited: int = 0
+    own_moves: int = 0  # segment entries and exits recorded and counted by the step itself
     timer: PhaseTimer = field(default_factory=PhaseTimer)  # seconds per phase, "commit" added by run_pending
 
     @property
     def work(self) -> int:
-        return self.events + self.dirty
+        return self.events + self.dirty + self.own_moves
 
 
 def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
@@ -138,15 +140,42 @@ def step(
         touched |= smarttags.apply_rule_tags(session, workspace_id, among=touched, now=now)
     with timed("segments"):
         moved = segments.refresh_workspace(session, workspace_id, among=touched, now=now)
+    consumed = events[-1].seq if events else cursor.seq
+    with timed("own_moves"):
+        recorded = moved.entered + moved.exited
+        own = _count_own_moves(session, workspace_id, tz, quiet, after_seq=consumed, recorded=recorded)
 
-    if events:
-        cursor.seq = events[-1].seq
+    if own or events:
+        cursor.seq = own[-1].seq if own else consumed
         cursor.updated_at = now
     with timed("flush"):
         session.flush()
-    result.events, result.dirty, result.touched = len(events), len(dirty), touched
+    result.events, result.dirty, result.touched, result.own_moves = len(events), len(dirty), touched, len(own)
     result.entered, result.exited = moved.entered, moved.exited
     return result
+
+
+def _count_own_moves(
+    session: Session, workspace_id: int, tz: ZoneInfo, quiet: frozenset[str], *, after_seq: int, recorded: int
+) -> list[computed.StreamEvent]:
+    """The segment entries and exits this step just recorded, counted in its own transaction when they
+    are quiet (no rule reads them) and come right after the events it read: the next step would only
+    have counted them, and the pages of their contacts are the ones this step has just written. Returns
+    them (the cursor moves past them), or none when anything else lies between or among them (a full
+    step, or on PostgreSQL a batch stored meanwhile): the next step then reads them as before."""
+    if not recorded:
+        return []
+    own = computed.read_events(session, workspace_id, after_seq=after_seq, limit=recorded)
+    contiguous = len(own) == recorded and all(e.seq == after_seq + 1 + n for n, e in enumerate(own))
+    if not contiguous or any(e.type not in quiet for e in own):
+        return []
+    # What a step does with quiet events; keyword rules and portraits take none of these types today.
+    computed.apply_events(session, workspace_id, own, tz)
+    portraits.apply_content_events(session, workspace_id, own)
+    tagged = smarttags.apply_keyword_rules(session, workspace_id, own)
+    if tagged:
+        mark_dirty(session, workspace_id, tagged)
+    return own
 
 
 def quiet_types(session: Session, workspace_id: int) -> frozenset[str]:
