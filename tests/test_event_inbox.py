@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from siyu.auth.scopes import Scope
 from siyu.config import Settings
@@ -241,6 +241,41 @@ def test_a_contact_deleted_after_receipt_fails_its_batch_only(tenant, db) -> Non
     assert _subset(stored, expected) == expected  # the failed batch's savepoint gave its numbers back
     assert [event_id for _, event_id in _event_ids_in_seq_order(db, tenant.workspace_id)] == ["fine-10", "fine-11"]
     assert _count(db, Contact) == 2  # the doomed batch's new person was rolled back with it
+
+
+def _savepoints_while(db: Any, run: Any) -> int:
+    """How many savepoints the database was asked for while `run()` ran."""
+    taken: list[str] = []
+
+    def note(conn: Any, name: Any) -> None:
+        taken.append(str(name))
+
+    engine = db._writer_engine or db.engine
+    event.listen(engine, "savepoint", note)
+    try:
+        run()
+    finally:
+        event.remove(engine, "savepoint", note)
+    return len(taken)
+
+
+def test_batches_are_stored_without_savepoints_unless_one_fails(tenant, db) -> None:  # type: ignore[no-untyped-def]
+    """A savepoint makes SQLite copy pages written before it into a statement journal: batches go in
+    together, and only when one fails are they all stored again, each on its own savepoint."""
+    good = [_send(tenant, _batch(f"good{n}", 3, first_phone=10 * n)) for n in range(3)]
+    assert _savepoints_while(db, lambda: inbox.drain_step(db)) == 0
+    assert all(_batch_state(tenant, sent["batch_id"])["status"] == "stored" for sent in good)
+
+    contact_id = tenant.client.post("/api/v1/contacts", json={"name": "老客户"}).json()["id"]
+    paid = {"order_id": "A1", "amount": 9}
+    doomed = _send(tenant, [_event("doomed", 1, type="order.paid", contact={"id": contact_id}, properties=paid)])
+    after = _send(tenant, _batch("after", 2, first_phone=50))
+    with db.transaction() as session:
+        session.execute(delete(Contact).where(Contact.id == contact_id))
+    assert _savepoints_while(db, lambda: inbox.drain_step(db)) >= 2  # the second time round, one a batch
+    assert _batch_state(tenant, doomed["batch_id"])["status"] == "failed"
+    assert _batch_state(tenant, after["batch_id"])["status"] == "stored"
+    assert _count(db, Event) == 9 + 2
 
 
 def test_a_drain_dying_after_its_commit_does_not_store_twice(tenant, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]

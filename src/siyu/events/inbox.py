@@ -23,6 +23,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,25 +144,39 @@ def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: l
         rows = conn.execute(select(_INBOX).where(_INBOX.c.id.in_(inbox_ids)).order_by(_INBOX.c.id)).all()
     if not rows:
         return None  # another worker stored them meanwhile: look at the next workspace
-    with db.transaction() as session:
-        # FOR NO KEY UPDATE: a foreign-key check of another transaction writing this workspace's rows
-        # (FOR KEY SHARE) does not make the drain skip it.
-        locked = session.scalar(
-            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(skip_locked=True, key_share=True)
-        )
-        if locked is None:
-            if session.get(Workspace, workspace_id) is not None:
-                return None  # another worker is storing this workspace's batches
-            log.warning("workspace %s is gone: dropping %s received batches", workspace_id, len(rows))
-        else:
-            _store_rows(session, workspace_id, rows)
+    # First all batches in one go; when one fails, all again with each batch on a savepoint of its own, so
+    # that it alone is recorded failed. A savepoint makes SQLite copy every page written before it that
+    # the batch writes again (a statement journal in a temporary file): ~15% of the drain at 1M contacts.
+    for isolated in (False, True):
+        try:
+            with db.transaction() as session:
+                # FOR NO KEY UPDATE: a foreign-key check of another transaction writing this workspace's rows
+                # (FOR KEY SHARE) does not make the drain skip it.
+                locked = session.scalar(
+                    select(Workspace.id)
+                    .where(Workspace.id == workspace_id)
+                    .with_for_update(skip_locked=True, key_share=True)
+                )
+                if locked is None:
+                    if session.get(Workspace, workspace_id) is not None:
+                        return None  # another worker is storing this workspace's batches
+                    log.warning("workspace %s is gone: dropping %s received batches", workspace_id, len(rows))
+                else:
+                    _store_rows(session, workspace_id, rows, isolated=isolated)
+        except _BatchFailed:
+            continue  # rolled back whole: again, batch by batch
+        break
     db.checkpoint_soon()
     with engine.begin() as conn:
         conn.execute(delete(_INBOX).where(_INBOX.c.id.in_([row.id for row in rows])))
     return sum(int(row.event_count) for row in rows)
 
 
-def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]]) -> None:
+class _BatchFailed(Exception):
+    """A batch stored without a savepoint failed: the transaction is rolled back and tried batch by batch."""
+
+
+def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]], *, isolated: bool) -> None:
     ids = [row.batch_id for row in rows]
     done = set(session.scalars(select(IngestBatch.batch_id).where(IngestBatch.batch_id.in_(ids))))
     outcomes: list[dict[str, Any]] = []
@@ -170,23 +185,30 @@ def _store_rows(session: Session, workspace_id: int, rows: Sequence[Row[Any]]) -
             continue  # stored by a drain that died before it could delete the inbox row
         received = Received(row.batch_id, row.event_count, row.received_at)
         try:
-            with session.begin_nested():
+            with session.begin_nested() if isolated else nullcontext():
                 result = store(session, workspace_id, read_payload(row.payload), now=row.received_at)
         except (OperationalError, InterfaceError):
             raise  # the database is unreachable or busy, not the batch's fault: the whole step is retried
-        except SiyuError as exc:
-            # e.g. a contact id that was deleted after the batch was received: the batch stores nothing.
-            outcomes.append(outcome(workspace_id, received, error=exc.message, payload=row.payload))
         except Exception as exc:
-            # A value the database refuses, or a bug: recorded with the batch kept, so it can be sent
-            # again once the cause is fixed, instead of holding up every batch behind it.
-            log.exception("batch %s could not be stored", row.batch_id)
-            error = f"could not be stored: {getattr(exc, 'orig', None) or exc!r}"[:2000]
-            outcomes.append(outcome(workspace_id, received, error=error, payload=row.payload))
+            if not isolated:
+                raise _BatchFailed from exc
+            outcomes.append(_failure(workspace_id, received, row, exc))
         else:
             outcomes.append(outcome(workspace_id, received, result=result))
     if outcomes:
         session.execute(insert(IngestBatch), outcomes)
+
+
+def _failure(workspace_id: int, received: Received, row: Row[Any], exc: Exception) -> dict[str, Any]:
+    """The failed outcome of a batch, kept with its checked events so it can be sent again."""
+    if isinstance(exc, SiyuError):
+        # e.g. a contact id that was deleted after the batch was received: the batch stores nothing.
+        return outcome(workspace_id, received, error=exc.message, payload=row.payload)
+    # A value the database refuses, or a bug: recorded with the batch kept, so it can be sent again once
+    # the cause is fixed, instead of holding up every batch behind it.
+    log.error("batch %s could not be stored", row.batch_id, exc_info=exc)
+    error = f"could not be stored: {getattr(exc, 'orig', None) or exc!r}"[:2000]
+    return outcome(workspace_id, received, error=error, payload=row.payload)
 
 
 def outcome(
