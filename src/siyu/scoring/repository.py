@@ -86,6 +86,7 @@ def facts(
     advocate = list(life.advocate_events)
     active = sorted({*engagement, *advocate, rfm.order_event})
     is_order = stat.event_type == rfm.order_event
+    kind = _event_type_unseekable(session)
     per_contact = (
         select(
             stat.contact_id.label("contact_id"),
@@ -99,7 +100,7 @@ def facts(
         )
         .where(
             _in_workspace(stat.workspace_id, workspace_id, contact_ids),
-            stat.event_type.in_(sorted({*active, rfm.refund_event})),
+            kind.in_(sorted({*active, rfm.refund_event})),
             *_only(session, stat.contact_id, contact_ids),
         )
         .group_by(stat.contact_id)
@@ -131,6 +132,13 @@ def facts(
         )
         for row in rows
     ]
+
+
+def _event_type_unseekable(session: Session) -> Any:
+    """contact_event_stat.event_type for a filter on SQLite: `|| ''` keeps it from seeking each type of a
+    contact in turn; one seek per contact, its few rows filtered (~20% less for a step's 20,000)."""
+    stat = ContactEventStat
+    return stat.event_type + "" if session.get_bind().dialect.name == "sqlite" else stat.event_type
 
 
 def _raw(expression: Any) -> Any:
@@ -342,8 +350,7 @@ def full_facts(session: Session, workspace_id: int, config: ScoringConfig, *, ma
     is_order = stat.event_type == rfm.order_event
     # Each contact joined to its own rows, grouped by contact: the database walks the contacts in id order
     # and each one's rows beside it (clustered on SQLite), with no sort of millions of rows by contact.
-    # `|| ''` keeps SQLite from seeking each type in turn: one seek per contact, its few rows filtered.
-    kind = stat.event_type + "" if session.get_bind().dialect.name == "sqlite" else stat.event_type
+    kind = _event_type_unseekable(session)
     query = (
         select(
             Contact.id.label("contact_id"),
