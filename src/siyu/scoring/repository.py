@@ -79,7 +79,6 @@ def facts(
     session: Session, workspace_id: int, config: ScoringConfig, contact_ids: Collection[int] | None, days: LocalDays
 ) -> list[Facts]:
     """Every live (not merged away) contact's facts, or those of `contact_ids` that are live."""
-    session.flush()  # the read below goes to the connection, past the session's autoflush
     stat = ContactEventStat
     life, rfm = config.lifecycle, config.rfm
     engagement = list(life.engagement_events)
@@ -151,7 +150,6 @@ def intention_days(
     session: Session, workspace_id: int, config: ScoringConfig, today: int, contact_ids: Collection[int] | None
 ) -> dict[int, list[tuple[str, int, int]]]:
     """(event type, age in local days, count) per contact for the scored event types within the window."""
-    session.flush()  # the read below goes to the connection, past the session's autoflush
     day = ContactEventDay
     types = [r.event_type for r in config.intention.rules]
     out: dict[int, list[tuple[str, int, int]]] = {}
