@@ -36,14 +36,13 @@ def test_derived_writes_relax_only_their_own_transaction(tmp_path, configured, d
         db.dispose()
 
 
+def _viewed(event_id: str, phone: str) -> dict[str, object]:
+    return {"id": event_id, "type": "content.viewed", "contact": {"phone": phone}, "properties": {"content_id": "c"}}
+
+
 def test_pipeline_steps_are_derived_writes(db, tenant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    event = {
-        "id": "d1",
-        "type": "content.viewed",
-        "contact": {"phone": "13800000001"},
-        "properties": {"content_id": "c"},
-    }
-    assert tenant.client.post("/api/v1/events?wait=true", json={"events": [event]}).status_code == 200
+    sent = tenant.client.post("/api/v1/events?wait=true", json={"events": [_viewed("d1", "13800000001")]})
+    assert sent.status_code == 200
     kinds: list[bool] = []
     real = db.transaction
 
@@ -290,13 +289,7 @@ def test_steps_and_drains_ask_for_a_checkpoint_after_their_commits(db, tenant, m
 
     calls: list[str] = []
     monkeypatch.setattr(db, "checkpoint_soon", lambda: calls.append("checkpoint"))
-    event = {
-        "id": "k1",
-        "type": "content.viewed",
-        "contact": {"phone": "13800000002"},
-        "properties": {"content_id": "c"},
-    }
-    assert tenant.client.post("/api/v1/events", json={"events": [event]}).status_code == 202
+    assert tenant.client.post("/api/v1/events", json={"events": [_viewed("k1", "13800000002")]}).status_code == 202
     assert inbox.drain(db) == 1
     assert calls == ["checkpoint"]
     assert pipeline.run_pending(db, yield_seconds=0) > 0

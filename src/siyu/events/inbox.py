@@ -147,29 +147,33 @@ def _store_batches(db: Database, engine: Engine, workspace_id: int, inbox_ids: l
     # First all batches in one go; when one fails, all again with each batch on a savepoint of its own, so
     # that it alone is recorded failed. A savepoint makes SQLite copy every page written before it that
     # the batch writes again (a statement journal in a temporary file): ~15% of the drain at 1M contacts.
-    for isolated in (False, True):
-        try:
-            with db.transaction() as session:
-                # FOR NO KEY UPDATE: a foreign-key check of another transaction writing this workspace's rows
-                # (FOR KEY SHARE) does not make the drain skip it.
-                locked = session.scalar(
-                    select(Workspace.id)
-                    .where(Workspace.id == workspace_id)
-                    .with_for_update(skip_locked=True, key_share=True)
-                )
-                if locked is None:
-                    if session.get(Workspace, workspace_id) is not None:
-                        return None  # another worker is storing this workspace's batches
-                    log.warning("workspace %s is gone: dropping %s received batches", workspace_id, len(rows))
-                else:
-                    _store_rows(session, workspace_id, rows, isolated=isolated)
-        except _BatchFailed:
-            continue  # rolled back whole: again, batch by batch
-        break
+    try:
+        stored = _store_in_one_transaction(db, workspace_id, rows, isolated=False)
+    except _BatchFailed:  # rolled back whole
+        stored = _store_in_one_transaction(db, workspace_id, rows, isolated=True)
+    if not stored:
+        return None  # another worker is storing this workspace's batches
     db.checkpoint_soon()
     with engine.begin() as conn:
         conn.execute(delete(_INBOX).where(_INBOX.c.id.in_([row.id for row in rows])))
     return sum(int(row.event_count) for row in rows)
+
+
+def _store_in_one_transaction(db: Database, workspace_id: int, rows: Sequence[Row[Any]], *, isolated: bool) -> bool:
+    """Stores the batches in one transaction with the workspace row held; False when another worker holds it."""
+    with db.transaction() as session:
+        # FOR NO KEY UPDATE: a foreign-key check of another transaction writing this workspace's rows
+        # (FOR KEY SHARE) does not make the drain skip it.
+        locked = session.scalar(
+            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(skip_locked=True, key_share=True)
+        )
+        if locked is None:
+            if session.get(Workspace, workspace_id) is not None:
+                return False
+            log.warning("workspace %s is gone: dropping %s received batches", workspace_id, len(rows))
+        else:
+            _store_rows(session, workspace_id, rows, isolated=isolated)
+    return True
 
 
 class _BatchFailed(Exception):
