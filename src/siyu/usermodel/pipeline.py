@@ -48,12 +48,11 @@ from siyu.workspaces.models import Workspace
 log = logging.getLogger("siyu.usermodel")
 
 CURSOR = "usermodel"
-# Events per step: bounds how long a step holds SQLite's write lock (and PostgreSQL's cursor row).
-BATCH_EVENTS = 5_000
-# While steps come back full (the pipeline is behind), each next one takes twice as many, up to this:
-# at a million contacts nearly every event dirties its own pages of each per-contact table, and a
-# bigger step writes a page once for all its events and commits once (docs/adr/0011).
-MAX_BATCH_EVENTS = 20_000
+# Events per step at most: a step takes every event waiting, up to this. At a million contacts nearly
+# every event dirties its own pages of each per-contact table; a bigger step upserts in key order and
+# commits once for all its events (docs/adr/0011, 0013). It also bounds how long a step holds SQLite's
+# write lock (and PostgreSQL's cursor row): a few seconds at a million contacts.
+BATCH_EVENTS = 20_000
 MAX_YIELD_SECONDS = 0.15
 PIPELINE_EVENT_TYPES = frozenset({"segment.entered", "segment.exited"})  # what step() itself records
 
@@ -162,7 +161,9 @@ def _count_own_moves(
     are quiet (no rule reads them) and come right after the events it read: the next step would only
     have counted them, and the pages of their contacts are the ones this step has just written. Returns
     them (the cursor moves past them), or none when anything else lies between or among them (a full
-    step, or on PostgreSQL a batch stored meanwhile): the next step then reads them as before."""
+    step, or on PostgreSQL a batch stored meanwhile): the next step then reads them as before. When a
+    full step stopped short of earlier steps' entries, the ones it counts are those (as many as it
+    recorded): quiet events only need counting, so any run of them right after the cursor will do."""
     if not recorded:
         return []
     own = computed.read_events(session, workspace_id, after_seq=after_seq, limit=recorded)
@@ -225,7 +226,7 @@ def run_pending(
 ) -> int:
     """Steps every workspace that has new events or dirty contacts, each step its own transaction.
 
-    Steps grow while they come back full (up to MAX_BATCH_EVENTS). On SQLite a step holds the only
+    Each step takes what is waiting, up to BATCH_EVENTS. On SQLite a step holds the only
     write lock; between steps the pipeline pauses for half as long as the step took (at most
     `MAX_YIELD_SECONDS`), so ingestion waiting on the lock gets its turn instead of losing every race
     to the next step. Returns the events and contacts processed (0: up to date). Each step's result,
@@ -237,19 +238,17 @@ def run_pending(
     sqlite = db.engine.dialect.name == "sqlite"
     done = 0
     for workspace_id in pending:
-        batch = BATCH_EVENTS
         for _ in range(max_steps):
             started = time.perf_counter()
             with db.transaction(durable=False) as session:  # derived state: a lost step is run again
                 session.connection()  # the write lock (SQLite) taken here, so that "wait" is the wait for it
                 began = time.perf_counter()
-                result = step(session, workspace_id, now=now, batch=batch)
+                result = step(session, workspace_id, now=now, batch=BATCH_EVENTS)
                 ended = time.perf_counter()
             result.timer.seconds["wait"] = began - started
             result.timer.seconds["commit"] = time.perf_counter() - ended
             if result.work:
                 db.checkpoint_soon()
-            if result.work:
                 log.debug(
                     "workspace %s: %s events, %s dirty contacts in %.2fs (%s)",
                     workspace_id,
@@ -263,7 +262,6 @@ def run_pending(
             done += result.work
             if result.work == 0:
                 break
-            batch = min(batch * 2, MAX_BATCH_EVENTS) if result.events >= batch else BATCH_EVENTS
             if sqlite:
                 pause = yield_seconds
                 if pause is None:
