@@ -157,13 +157,13 @@ def step(
 def _count_own_moves(
     session: Session, workspace_id: int, tz: ZoneInfo, quiet: frozenset[str], *, after_seq: int, recorded: int
 ) -> list[computed.StreamEvent]:
-    """The segment entries and exits this step just recorded, counted in its own transaction when they
-    are quiet (no rule reads them) and come right after the events it read: the next step would only
-    have counted them, and the pages of their contacts are the ones this step has just written. Returns
-    them (the cursor moves past them), or none when anything else lies between or among them (a full
-    step, or on PostgreSQL a batch stored meanwhile): the next step then reads them as before. When a
-    full step stopped short of earlier steps' entries, the ones it counts are those (as many as it
-    recorded): quiet events only need counting, so any run of them right after the cursor will do."""
+    """Quiet events (no rule reads them) right after the events this step read, as many as it recorded,
+    counted in its own transaction. Usually they are the entries and exits it just recorded, whose
+    contacts' pages it has just written and which the next step would only have counted; when unread
+    entries of earlier steps come first, those are counted instead, which is as good (quiet events only
+    need counting). Returns them (the cursor moves past them), or none when anything else lies between
+    or among them (unread events, or on PostgreSQL a batch stored meanwhile): the next step then reads
+    them as before."""
     if not recorded:
         return []
     own = computed.read_events(session, workspace_id, after_seq=after_seq, limit=recorded)
