@@ -252,9 +252,22 @@ def build(path: Path, contacts: int, events: int, now: dt.datetime) -> tuple[int
         conn.executemany(event_sql, rows)
         conn.execute("COMMIT")
     conn.execute("UPDATE workspace SET event_seq = ? WHERE id = ?", (events, ws))
+    note_first_consults(conn)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
     return ws, tag_id, counts
+
+
+def note_first_consults(conn: sqlite3.Connection) -> None:
+    """What storing the events through the drain would have left on each contact: its first
+    message.received as its first consult, time and question (events.service._note_first_consult).
+    Without it every message of the lag phase would be its contact's first and rewrite the contact row."""
+    conn.execute(
+        "UPDATE contact SET first_consult_at = f.at, consult_question = json_extract(f.properties, '$.text') "
+        # the bare column `properties` comes from the row min() picked (SQLite documents this)
+        "FROM (SELECT contact_id, min(occurred_at) AS at, properties FROM event "
+        "WHERE type = 'message.received' GROUP BY contact_id) AS f WHERE contact.id = f.contact_id"
+    )
 
 
 def build_or_reuse(

@@ -135,13 +135,11 @@ def kept_levels(
         return None
     kept = ContactIntention
     dialect = session.get_bind().dialect.name
-    # "+ 0": SQLite looks each contact up by its key instead of walking the workspace's anchor index.
-    workspace = kept.workspace_id + 0 if dialect == "sqlite" else kept.workspace_id
     ordinal = _Ordinals()
     rows = driver_rows(
         session,
         select(kept.contact_id, type_coerce(kept.anchor_day, String()), kept.total).where(
-            workspace == workspace_id, IdFilter(dialect, contact_ids)(kept.contact_id)
+            kept.workspace_id == workspace_id, IdFilter(dialect, contact_ids)(kept.contact_id)
         ),
     )
     return {contact_id: (ordinal(anchor), int(total)) for contact_id, anchor, total in rows}

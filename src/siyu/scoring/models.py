@@ -63,7 +63,9 @@ class ContactIntention(WorkspaceScoped, Base):
     read by a full scoring run instead of every daily count of the window."""
 
     __tablename__ = "contact_intention"
-    __table_args__ = (Index("ix_contact_intention_ws_anchor", "workspace_id", "anchor_day"), CLUSTERED)
+    # No index on (workspace_id, anchor_day): a step rewrites nearly every touched contact's row, and such
+    # an index cost a page each; the hourly full run scans the table instead (migration 0024).
+    __table_args__ = (CLUSTERED,)
 
     contact_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
