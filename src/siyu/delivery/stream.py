@@ -16,7 +16,6 @@ from collections import defaultdict
 from sqlalchemy import String, cast, delete, exists, literal, or_, select
 from sqlalchemy.orm import Session
 
-from siyu.computed.models import StreamCursor
 from siyu.content.models import ContentPush
 from siyu.content.service import record_view
 from siyu.db import Database
@@ -30,12 +29,10 @@ from siyu.delivery.models import (
     SandboxMessage,
     StaffSendDay,
 )
-from siyu.events.models import Event
+from siyu.events import cursors
 from siyu.events.repository import record_system_event
 from siyu.jobs.models import Job, JobStatus
-from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
-from siyu.workspaces.models import Workspace
 
 OPT_OUT_CURSOR = "delivery.optouts"
 OPT_OUT_TYPES = ("message.received", "contact.merged")
@@ -102,40 +99,12 @@ def record_opt_in(session: Session, workspace_id: int, contact_id: int, *, sourc
     return True
 
 
-def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    insert = dialect_insert(session)
-    session.execute(
-        insert(StreamCursor)
-        .values(name=OPT_OUT_CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    return session.scalars(
-        select(StreamCursor)
-        .where(StreamCursor.name == OPT_OUT_CURSOR, StreamCursor.workspace_id == workspace_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-
-
 def opt_out_step(session: Session, workspace_id: int, *, batch: int = BATCH_EVENTS) -> int:
     """Reads up to `batch` events after the cursor. Returns events read (0: up to date). The caller commits."""
-    cursor = _lock_cursor(session, workspace_id)
-    if cursor is None:
+    read = cursors.read_next(session, OPT_OUT_CURSOR, workspace_id, OPT_OUT_TYPES, batch)
+    if read is None:
         return 0
-    head = session.scalar(select(Workspace.event_seq).where(Workspace.id == workspace_id)) or 0
-    if head <= cursor.seq:
-        return 0
-    rows = session.execute(
-        select(Event.type, Event.contact_id, Event.occurred_at, Event.properties, Event.seq)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.seq > cursor.seq,
-            Event.seq <= head,
-            Event.type.in_(OPT_OUT_TYPES),
-        )
-        .order_by(Event.seq)
-        .limit(batch)
-    ).all()
+    rows = read.rows
     if rows:
         config, _ = policy.load(session, workspace_id)
         words = set(config.opt_out_words)
@@ -155,34 +124,13 @@ def opt_out_step(session: Session, workspace_id: int, *, batch: int = BATCH_EVEN
                     record_opt_out(
                         session, workspace_id, contact_id, source="message", detail=text.strip()[:200], now=at
                     )
-    cursor.seq = rows[-1][4] if len(rows) == batch else head
-    cursor.updated_at = utcnow()
+    done = read.advance()
     session.flush()
-    return max(len(rows), 1)
-
-
-def workspaces_behind(session: Session) -> list[int]:
-    q = (
-        select(Workspace.id)
-        .outerjoin(StreamCursor, (StreamCursor.workspace_id == Workspace.id) & (StreamCursor.name == OPT_OUT_CURSOR))
-        .where((StreamCursor.seq.is_(None) & (Workspace.event_seq > 0)) | (Workspace.event_seq > StreamCursor.seq))
-        .order_by(Workspace.id)
-    )
-    return list(session.scalars(q))
+    return done
 
 
 def run_opt_outs(db: Database, *, max_steps: int = 20) -> int:
-    with db.transaction(write=False) as session:
-        pending = workspaces_behind(session)
-    done = 0
-    for workspace_id in pending:
-        for _ in range(max_steps):
-            with db.transaction() as session:
-                read = opt_out_step(session, workspace_id)
-            done += read
-            if read == 0:
-                break
-    return done
+    return cursors.run_behind(db, OPT_OUT_CURSOR, opt_out_step, max_steps=max_steps)
 
 
 # --------------------------------------------------------------------------- sandbox engagement

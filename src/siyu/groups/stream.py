@@ -12,33 +12,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.computed.models import StreamCursor
 from siyu.db import Database
-from siyu.events.models import Event
+from siyu.events import cursors
 from siyu.groups import repository, service
 from siyu.groups.models import ChatGroup, GroupCodeStatus
-from siyu.kit.sql import dialect_insert
-from siyu.kit.time import utcnow
-from siyu.workspaces.models import Workspace
 
 CURSOR = "groups"
 BATCH_EVENTS = 5_000
 TYPES = ("group.joined", "group.left", "contact.merged")
-
-
-def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    insert = dialect_insert(session)
-    session.execute(
-        insert(StreamCursor)
-        .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    return session.scalars(
-        select(StreamCursor)
-        .where(StreamCursor.name == CURSOR, StreamCursor.workspace_id == workspace_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
 
 
 def step(session: Session, workspace_id: int, *, batch: int = BATCH_EVENTS) -> int:
@@ -46,26 +27,12 @@ def step(session: Session, workspace_id: int, *, batch: int = BATCH_EVENTS) -> i
 
     The caller commits.
     """
-    cursor = _lock_cursor(session, workspace_id)
-    if cursor is None:
+    read = cursors.read_next(session, CURSOR, workspace_id, TYPES, batch)
+    if read is None:
         return 0
-    head = session.scalar(select(Workspace.event_seq).where(Workspace.id == workspace_id)) or 0
-    if head <= cursor.seq:
-        return 0
-    rows = session.execute(
-        select(Event.type, Event.contact_id, Event.occurred_at, Event.properties, Event.seq)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.seq > cursor.seq,
-            Event.seq <= head,
-            Event.type.in_(TYPES),
-        )
-        .order_by(Event.seq)
-        .limit(batch)
-    ).all()
     touched: set[int] = set()
     groups: dict[str, ChatGroup | None] = {}
-    for kind, contact_id, at, raw_props, _seq in rows:
+    for kind, contact_id, at, raw_props, _seq in read.rows:
         props = raw_props or {}
         if kind == "contact.merged":
             merged = props.get("merged_contact_id")
@@ -89,10 +56,9 @@ def step(session: Session, workspace_id: int, *, batch: int = BATCH_EVENTS) -> i
         touched.add(group.id)
     service.recount(session, touched)
     _open_ahead(session, workspace_id, touched)
-    cursor.seq = rows[-1][4] if len(rows) == batch else head
-    cursor.updated_at = utcnow()
+    done = read.advance()
     session.flush()
-    return max(len(rows), 1)
+    return done
 
 
 def _open_ahead(session: Session, workspace_id: int, group_ids: set[int]) -> None:
@@ -110,28 +76,8 @@ def _open_ahead(session: Session, workspace_id: int, group_ids: set[int]) -> Non
             service.open_from_template(session, code)
 
 
-def workspaces_behind(session: Session) -> list[int]:
-    q = (
-        select(Workspace.id)
-        .outerjoin(StreamCursor, (StreamCursor.workspace_id == Workspace.id) & (StreamCursor.name == CURSOR))
-        .where((StreamCursor.seq.is_(None) & (Workspace.event_seq > 0)) | (Workspace.event_seq > StreamCursor.seq))
-        .order_by(Workspace.id)
-    )
-    return list(session.scalars(q))
-
-
 def run_pending(db: Database, *, max_steps: int = 20) -> int:
-    with db.transaction(write=False) as session:
-        pending = workspaces_behind(session)
-    done = 0
-    for workspace_id in pending:
-        for _ in range(max_steps):
-            with db.transaction() as session:
-                read = step(session, workspace_id)
-            done += read
-            if read == 0:
-                break
-    return done
+    return cursors.run_behind(db, CURSOR, step, max_steps=max_steps)
 
 
 def catch_up(db: Database) -> int:

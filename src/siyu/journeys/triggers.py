@@ -27,6 +27,7 @@ from siyu.computed.models import StreamCursor
 from siyu.computed.service import StreamEvent, read_events
 from siyu.contacts.models import Contact
 from siyu.db import Database
+from siyu.events import cursors
 from siyu.events.service import workspace_timezone
 from siyu.journeys.definition import (
     DateTrigger,
@@ -51,7 +52,6 @@ from siyu.journeys.state import (
     enrol,
     event_positions,
 )
-from siyu.kit.sql import dialect_insert
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.segments import service as segments
 from siyu.segments.compiler import matching_contacts
@@ -68,21 +68,6 @@ BATCH_TAG_CHANGES = 5_000
 # one committed late by a concurrent transaction is not passed by the cursor. (SQLite: one writer, no gap.)
 TAG_LAG = dt.timedelta(seconds=5)
 MAX_STEPS = 20
-
-
-def _lock_cursor(session: Session, name: str, workspace_id: int, start: int) -> StreamCursor | None:
-    insert_ = dialect_insert(session)
-    session.execute(
-        insert_(StreamCursor)
-        .values(name=name, workspace_id=workspace_id, seq=start, updated_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    return session.scalars(
-        select(StreamCursor)
-        .where(StreamCursor.name == name, StreamCursor.workspace_id == workspace_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
 
 
 # --------------------------------------------------------------------------- the event stream
@@ -248,7 +233,7 @@ def stream_step(
     Returns the events read (0: up to date, or another worker holds this workspace)."""
     now = now or utcnow()
     position = event_positions(session, [workspace_id]).get(workspace_id, 0)
-    cursor = _lock_cursor(session, STREAM_CURSOR, workspace_id, position)
+    cursor = cursors.lock(session, STREAM_CURSOR, workspace_id, start=position)
     if cursor is None:
         return 0
     events = read_events(session, workspace_id, after_seq=cursor.seq, limit=batch)
@@ -290,7 +275,7 @@ def tags_step(
     session: Session, workspace_id: int, *, now: dt.datetime | None = None, batch: int = BATCH_TAG_CHANGES
 ) -> int:
     now = now or utcnow()
-    cursor = _lock_cursor(session, TAG_CURSOR, workspace_id, 0)
+    cursor = cursors.lock(session, TAG_CURSOR, workspace_id)
     if cursor is None:
         return 0
     q = (

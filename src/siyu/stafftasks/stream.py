@@ -19,16 +19,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from siyu.computed.models import StreamCursor
 from siyu.contacts.models import Contact
 from siyu.db import Database
+from siyu.events import cursors
 from siyu.events.models import Event
-from siyu.kit.sql import dialect_insert
 from siyu.kit.time import ensure_utc, utcnow
 from siyu.staff.models import Staff
 from siyu.stafftasks import service
 from siyu.stafftasks.models import AwaitingReply, StaffTask, TaskKind, TaskStatus
-from siyu.workspaces.models import Workspace
 
 CURSOR = "stafftasks"
 BATCH_EVENTS = 5_000
@@ -36,21 +34,6 @@ BATCH_BREACHES = 500
 TYPES = ("message.received", "message.sent", "contact.merged")
 MAX_AGE = dt.timedelta(hours=24)
 DETAIL_MAX = 500
-
-
-def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    insert = dialect_insert(session)
-    session.execute(
-        insert(StreamCursor)
-        .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    return session.scalars(
-        select(StreamCursor)
-        .where(StreamCursor.name == CURSOR, StreamCursor.workspace_id == workspace_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
 
 
 @dataclass
@@ -67,23 +50,10 @@ def _is_direct(props: dict[str, object]) -> bool:
 
 def step(session: Session, workspace_id: int, *, batch: int = BATCH_EVENTS) -> int:
     """Applies up to `batch` events after the cursor. Returns events read (0: up to date). The caller commits."""
-    cursor = _lock_cursor(session, workspace_id)
-    if cursor is None:
+    read = cursors.read_next(session, CURSOR, workspace_id, TYPES, batch)
+    if read is None:
         return 0
-    head = session.scalar(select(Workspace.event_seq).where(Workspace.id == workspace_id)) or 0
-    if head <= cursor.seq:
-        return 0
-    rows = session.execute(
-        select(Event.type, Event.contact_id, Event.occurred_at, Event.properties, Event.seq)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.seq > cursor.seq,
-            Event.seq <= head,
-            Event.type.in_(TYPES),
-        )
-        .order_by(Event.seq)
-        .limit(batch)
-    ).all()
+    rows = read.rows
     settings = service.load_settings(session, workspace_id)
     horizon = utcnow() - MAX_AGE
     for kind, contact_id, _at, raw_props, _seq in rows:
@@ -119,10 +89,9 @@ def step(session: Session, workspace_id: int, *, batch: int = BATCH_EVENTS) -> i
     _store_waiting(session, workspace_id, {c: waiting.get(c) for c in changed})
     for contact_id, at in replies.items():
         service.mark_answered(session, workspace_id, contact_id, at)
-    cursor.seq = rows[-1][4] if len(rows) == batch else head
-    cursor.updated_at = utcnow()
+    done = read.advance()
     session.flush()
-    return max(len(rows), 1)
+    return done
 
 
 def _load_waiting(session: Session, workspace_id: int, contacts: set[int]) -> dict[int, Waiting]:
@@ -259,16 +228,6 @@ def raise_unanswered(session: Session, workspace_id: int, *, now: dt.datetime, b
 # --------------------------------------------------------------------------- running
 
 
-def workspaces_behind(session: Session) -> list[int]:
-    q = (
-        select(Workspace.id)
-        .outerjoin(StreamCursor, (StreamCursor.workspace_id == Workspace.id) & (StreamCursor.name == CURSOR))
-        .where((StreamCursor.seq.is_(None) & (Workspace.event_seq > 0)) | (Workspace.event_seq > StreamCursor.seq))
-        .order_by(Workspace.id)
-    )
-    return list(session.scalars(q))
-
-
 def workspaces_past_sla(session: Session, now: dt.datetime) -> list[int]:
     """Workspaces whose oldest waiting message is older than their SLA (the table holds only the
     contacts waiting now, so this is read on every turn of the worker without a write lock)."""
@@ -287,16 +246,7 @@ def workspaces_past_sla(session: Session, now: dt.datetime) -> list[int]:
 
 def run_pending(db: Database, *, max_steps: int = 20) -> int:
     """Reads the stream up to its head, then turns overdue waits into tasks. Returns work done."""
-    with db.transaction(write=False) as session:
-        pending = workspaces_behind(session)
-    done = 0
-    for workspace_id in pending:
-        for _ in range(max_steps):
-            with db.transaction() as session:
-                read = step(session, workspace_id)
-            done += read
-            if read == 0:
-                break
+    done = cursors.run_behind(db, CURSOR, step, max_steps=max_steps)
     now = utcnow()
     with db.transaction(write=False) as session:
         late = workspaces_past_sla(session, now)

@@ -28,11 +28,10 @@ from sqlalchemy.orm import Session
 
 from siyu.computed import service as computed
 from siyu.computed.dirty import mark_dirty, take_dirty
-from siyu.computed.models import ContactDirty, StreamCursor
+from siyu.computed.models import ContactDirty
 from siyu.db import Database
-from siyu.events import inbox
+from siyu.events import cursors, inbox
 from siyu.events.service import workspace_timezone
-from siyu.kit.sql import dialect_insert
 from siyu.kit.time import utcnow
 from siyu.kit.timing import PhaseTimer
 from siyu.recommend import portrait as portraits
@@ -43,7 +42,6 @@ from siyu.segments.models import Segment
 from siyu.segments.rules import json_values, segment_refs_in
 from siyu.smarttags import service as smarttags
 from siyu.smarttags.models import SmartTagRule
-from siyu.workspaces.models import Workspace
 
 log = logging.getLogger("siyu.usermodel")
 
@@ -72,22 +70,6 @@ class StepResult:
         return self.events + self.dirty + self.own_moves
 
 
-def _lock_cursor(session: Session, workspace_id: int) -> StreamCursor | None:
-    """The workspace's cursor, locked for this transaction; None when another worker holds it."""
-    insert = dialect_insert(session)
-    session.execute(
-        insert(StreamCursor)
-        .values(name=CURSOR, workspace_id=workspace_id, seq=0, updated_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    return session.scalars(
-        select(StreamCursor)
-        .where(StreamCursor.name == CURSOR, StreamCursor.workspace_id == workspace_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-
-
 def step(
     session: Session, workspace_id: int, *, now: dt.datetime | None = None, batch: int = BATCH_EVENTS
 ) -> StepResult:
@@ -95,7 +77,7 @@ def step(
     result = StepResult()
     timed = result.timer
     with timed("read"):
-        cursor = _lock_cursor(session, workspace_id)
+        cursor = cursors.lock(session, CURSOR, workspace_id)
         if cursor is None:
             return result
         # Before any write (PostgreSQL): a full scoring run holds the basis exclusively while it changes
@@ -207,11 +189,7 @@ def _strings_in(raw: object) -> set[str]:
 
 
 def workspaces_with_work(session: Session) -> list[int]:
-    behind = (
-        select(Workspace.id)
-        .outerjoin(StreamCursor, (StreamCursor.workspace_id == Workspace.id) & (StreamCursor.name == CURSOR))
-        .where((StreamCursor.seq.is_(None) & (Workspace.event_seq > 0)) | (Workspace.event_seq > StreamCursor.seq))
-    )
+    behind = cursors.behind(CURSOR)
     marked = select(ContactDirty.workspace_id).distinct()
     return sorted(set(session.scalars(select(union(behind, marked).subquery().c[0]))))
 
@@ -286,7 +264,7 @@ def rebuild_workspace(session: Session, workspace_id: int, *, now: dt.datetime |
 
     Gives the same rows the incremental path built (tests hold the two together).
     """
-    cursor = _lock_cursor(session, workspace_id)
+    cursor = cursors.lock(session, CURSOR, workspace_id)
     if cursor is None:
         raise RuntimeError(f"workspace {workspace_id} is being processed by another worker; try again")
     read = computed.rebuild(session, workspace_id, contact_ids=None, up_to_seq=cursor.seq)
