@@ -49,7 +49,8 @@ def reader(app, tenant, db) -> dict[str, int]:  # type: ignore[no-untyped-def]
     me = contact(tenant, 1)
     other = contact(tenant, 2)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    at = [(now - dt.timedelta(minutes=m)).isoformat() for m in (3, 2, 1)]
+    # seconds apart, so that all three fall on the server's today except in the first seconds after midnight
+    at = [(now - dt.timedelta(seconds=s)).isoformat() for s in (3, 2, 1)]
     send(
         tenant,
         event("content.viewed", 1, at[0], content_id=str(ids["guide"])),

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -82,6 +83,14 @@ def browser():  # type: ignore[no-untyped-def]
         instance.close()
 
 
+def _later_today(now: dt.datetime, timezone: str) -> dt.datetime:
+    """Five minutes from now, but never past the workspace's midnight: the inbox lists today's tasks, and
+    a task due tomorrow would drop out of it (this test once failed in CI at 23:58 Shanghai time)."""
+    tz = ZoneInfo(timezone)
+    end_of_day = dt.datetime.combine(now.astimezone(tz).date() + dt.timedelta(days=1), dt.time(0), tz)
+    return min(now + dt.timedelta(minutes=5), end_of_day.astimezone(dt.UTC) - dt.timedelta(seconds=1))
+
+
 @pytest.fixture
 def seeded(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
     now = dt.datetime.now(dt.UTC)  # the server runs on the real clock
@@ -117,7 +126,7 @@ def seeded(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
             "workspace_id": workspace.id,
             "contact_id": contact.id,
             "follow_up": task("f", "韩梅梅", TaskKind.follow_up, now - dt.timedelta(hours=3)),
-            "journey": task("j", "第 3 天：电话回访", TaskKind.journey, now + dt.timedelta(minutes=5)),
+            "journey": task("j", "第 3 天：电话回访", TaskKind.journey, _later_today(now, workspace.timezone)),
         }
     return ids
 
