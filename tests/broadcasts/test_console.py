@@ -3,9 +3,11 @@ field), a broadcast's page with its progress; then composing and scheduling in a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -123,6 +125,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "console"))  # test_console_b
 
 from tests.console.test_console_browser import CHROMIUM, SCREENSHOTS, _sign_in, browser, server  # noqa: E402, F401
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 @pytest.fixture
 def seeded(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -155,9 +159,11 @@ def test_compose_and_schedule_a_broadcast_to_a_segment_in_chromium(browser, serv
     page.wait_for_url("**/console/broadcasts/new")
     page.fill("#broadcast-name", "考研冲刺福利")
     page.fill("#broadcast-text", "冲刺课今晚开讲")
-    # scheduled for 20:00 (Shanghai), outside quiet hours whatever the time the test runs
+    # scheduled for 20:00 (Shanghai) the day after tomorrow: outside quiet hours, and always in the future
+    day = (dt.datetime.now(SHANGHAI) + dt.timedelta(days=2)).date()
+    run_at = dt.datetime.combine(day, dt.time(20, 0), SHANGHAI)
     page.check("#when-later")
-    page.fill("#run-at", "2030-01-01T20:00")
+    page.fill("#run-at", run_at.strftime("%Y-%m-%dT%H:%M"))
     page.check("#kind-segment")
     page.select_option("#segment-id", str(seeded["segment_id"]))
     page.locator("#plan-eligible[data-count='5']").wait_for()  # the live preview after budgets
@@ -172,7 +178,7 @@ def test_compose_and_schedule_a_broadcast_to_a_segment_in_chromium(browser, serv
     with db.transaction(write=False) as session:
         broadcast = session.scalars(select(Broadcast).where(Broadcast.workspace_id == seeded["workspace_id"])).one()
         assert broadcast.status is BroadcastStatus.scheduled and broadcast.segment_id == seeded["segment_id"]
-        assert broadcast.run_at.isoformat() == "2030-01-01T12:00:00+00:00"  # 20:00 in Shanghai
+        assert broadcast.run_at == run_at.astimezone(dt.UTC)  # 20:00 in Shanghai
     page.goto(server + "/console/broadcasts")
     assert page.locator("#broadcasts tr[data-status='scheduled']").count() == 1
     context.close()

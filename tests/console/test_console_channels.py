@@ -164,7 +164,7 @@ def test_validation_errors_are_shown_inline_and_nothing_is_saved(tenant, console
     assert missing_csrf.status_code == 403
 
 
-def test_numbers_after_adds_match_the_service(db, tenant, console_staff) -> None:  # type: ignore[no-untyped-def]
+def test_numbers_after_adds_match_the_service(db, tenant, console_staff, clock) -> None:  # type: ignore[no-untyped-def]
     op = console_staff()
     alice, bob = add_staff(tenant, "小王"), add_staff(tenant, "小张")
     today = utcnow().astimezone(dt.timezone(dt.timedelta(hours=8))).date()

@@ -58,7 +58,7 @@ def _seed(db, tenant):  # type: ignore[no-untyped-def]
     return {"douyin": douyin, "redbook": redbook, "a1": a1, "b1": b1, "alice": alice, "bob": bob, "now": now}
 
 
-def test_the_home_is_the_overview_and_its_figures_match_the_services(db, tenant, console_staff) -> None:  # type: ignore[no-untyped-def]
+def test_the_home_is_the_overview_and_its_figures_match_the_services(db, tenant, console_staff, clock) -> None:  # type: ignore[no-untyped-def]
     op = console_staff()
     seeded = _seed(db, tenant)
     tenant.client.post("/api/v1/contacts", json={"name": "手工录入"})
@@ -123,7 +123,7 @@ def test_welcomes_sent_through_wecom_are_counted(db, tenant, console_staff) -> N
     assert counts == {"sent": "3", "expired": "1", "failed": "1"}
 
 
-def test_the_date_range_filter(db, tenant, console_staff) -> None:  # type: ignore[no-untyped-def]
+def test_the_date_range_filter(db, tenant, console_staff, clock) -> None:  # type: ignore[no-untyped-def]
     op = console_staff()
     seeded = _seed(db, tenant)
     day = (seeded["now"] - dt.timedelta(days=20)).astimezone(SHANGHAI).date()
@@ -140,7 +140,7 @@ def test_the_date_range_filter(db, tenant, console_staff) -> None:  # type: igno
     assert "366" in too_long.text
 
 
-def test_consultants_see_the_overview_read_only(db, tenant, console_staff) -> None:  # type: ignore[no-untyped-def]
+def test_consultants_see_the_overview_read_only(db, tenant, console_staff, clock) -> None:  # type: ignore[no-untyped-def]
     consultant = console_staff("c@brand.cn", role=Role.consultant, name="顾问")
     _seed(db, tenant)
     page = consultant.client.get("/console")
