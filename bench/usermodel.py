@@ -48,6 +48,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -553,6 +554,69 @@ def _ingest_child(db_path: str, ws: int, contacts: int, seconds: float, queue: A
     queue.put(("done", out, 0.0))
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:  # not Linux, or the thread ended
+        return None
+
+
+@dataclass
+class CpuSnapshot:
+    """CPU seconds (user, kernel) of this process's named threads, of the whole machine (busy, all), and
+    the seconds some task waited on I/O (/proc/pressure/io), read from /proc: what the lag run spent, far
+    steadier from run to run than the lag itself on a shared machine. Empty where /proc is missing."""
+
+    threads: dict[str, tuple[float, float]]
+    machine: tuple[float, float]
+    io_waited: float
+
+    @classmethod
+    def take(cls) -> CpuSnapshot:
+        threads: dict[str, tuple[float, float]] = {}
+        for thread in threading.enumerate():
+            stat = _read(f"/proc/self/task/{thread.native_id}/stat")
+            if stat is not None:
+                fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold spaces
+                threads[thread.name] = (int(fields[11]) / _TICKS, int(fields[12]) / _TICKS)
+        machine = (0.0, 0.0)
+        cpu = _read("/proc/stat")
+        if cpu is not None:
+            ticks = [int(v) for v in cpu.splitlines()[0].split()[1:]]
+            idle = ticks[3] + ticks[4]  # idle, iowait
+            machine = ((sum(ticks[:8]) - idle) / _TICKS, sum(ticks[:8]) / _TICKS)
+        io_waited = 0.0
+        pressure = _read("/proc/pressure/io")
+        if pressure is not None:
+            io_waited = int(pressure.splitlines()[0].rsplit("total=", 1)[1]) / 1e6
+        return cls(threads, machine, io_waited)
+
+    def since(self, before: CpuSnapshot) -> CpuSnapshot:
+        threads = {
+            name: (user - before.threads[name][0], kernel - before.threads[name][1])
+            for name, (user, kernel) in self.threads.items()
+            if name in before.threads
+        }
+        machine = (self.machine[0] - before.machine[0], self.machine[1] - before.machine[1])
+        return CpuSnapshot(threads, machine, self.io_waited - before.io_waited)
+
+    def summary(self, wall: float, events: int) -> str:
+        if not self.threads:
+            return "  CPU: not measured (no /proc)"
+        parts = ", ".join(f"{name} {user:.1f} + {kernel:.1f}" for name, (user, kernel) in sorted(self.threads.items()))
+        busy, total = self.machine
+        user, kernel = self.threads.get("worker", (0.0, 0.0))
+        per_event = (user + kernel) / events * 1e6 if events else 0.0
+        return (
+            f"  CPU over {wall:.1f}s (user + kernel seconds): {parts}; the machine busy {busy:.1f} of {total:.1f}"
+            f" core-seconds, some task waiting on I/O {self.io_waited:.1f}s;\n"
+            f"  the pipeline thread: {per_event:.0f} µs of CPU an event stored ({user:.1f}s user, {kernel:.1f}s kernel)"
+        )
+
+
 def lag_phase(
     db: Any, db_path: Path, ws: int, contacts: int, segment_id: int, seconds: float, mode: str
 ) -> dict[str, Any]:
@@ -630,9 +694,10 @@ def lag_phase(
             time.sleep(0.02)
         conn.close()
 
-    helpers = [threading.Thread(target=t, daemon=True) for t in (drainer, worker, poller)]
+    helpers = [threading.Thread(target=t, name=t.__name__, daemon=True) for t in (drainer, worker, poller)]
     for t in helpers:
         t.start()
+    cpu_before = CpuSnapshot.take()
     if mode == "process":
         context = multiprocessing.get_context("spawn")
         messages = context.Queue()
@@ -662,6 +727,7 @@ def lag_phase(
                 break
         time.sleep(0.05)
     stats["drain"] = time.monotonic() - drain_start
+    stats["cpu"] = CpuSnapshot.take().since(cpu_before)
     stop_all.set()
     for t in helpers:
         t.join(timeout=60)
@@ -894,6 +960,7 @@ def run(
             f"  steps (events, seconds, of which commit): "
             + ", ".join(f"{n:,} {t:.1f}s {c:.1f}s" for n, t, c in result["pipeline_steps"])
         )
+        print(result["cpu"].summary(result.get("wall", 0.0) + result["drain"], result.get("ingested", 0)))
         if result["errors"]:
             print(f"  ERRORS: {result['errors']}")
         print(f"  probes seen {lags.count}, never seen {result['unseen']}")
