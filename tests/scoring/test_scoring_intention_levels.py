@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from scoring_helpers import contact_id, event, rows
 from sqlalchemy import func, select
 
+from siyu.contacts.models import Contact
 from siyu.events.service import ingest
-from siyu.scoring import service
+from siyu.scoring import intention, service
 from siyu.scoring.config import parse_config
 from siyu.scoring.models import ContactIntention, IntentionBasis
+from siyu.scoring.rules import Decay, intention_fingerprint
 from siyu.usermodel import pipeline
 from siyu.workspaces.service import create_workspace
 
@@ -72,6 +74,7 @@ def _run(db, ws, clock, first, later) -> None:  # type: ignore[no-untyped-def]
             with db.transaction() as session:
                 ingest(session, ws, _as_events(drawn, clock.now), region="CN")
         pipeline.catch_up(db, now=clock.now)
+        _assert_rows_fold_the_counts(db, ws)
         scored = rows(db, ws)
         with db.transaction(write=False) as session:
             for contact in {contact_id(db, ws, who) for who, *_ in drawn}:
@@ -106,6 +109,31 @@ def _run(db, ws, clock, first, later) -> None:  # type: ignore[no-untyped-def]
                 select(func.min(ContactIntention.anchor_day)).where(ContactIntention.workspace_id == ws)
             )
             assert oldest is None or oldest >= basis.floor_day
+
+
+def _kept(session: Any, ws: int) -> set[tuple[int, dt.date, int]]:
+    kept = ContactIntention
+    found = session.execute(select(kept.contact_id, kept.anchor_day, kept.total).where(kept.workspace_id == ws))
+    return {tuple(row) for row in found}
+
+
+def _assert_rows_fold_the_counts(db, ws: int) -> None:  # type: ignore[no-untyped-def]
+    """The rows the live path kept (folded again when a contact's counts changed, the days that left the
+    window subtracted when a full run moved the floor) are, to the billionth, those a fold of every
+    contact's daily counts from the floor gives: the score comparisons alone check them to the cent."""
+    session = db.session()
+    try:
+        basis = session.get(IntentionBasis, ws)
+        if basis is None or basis.fingerprint != intention_fingerprint(intention.settings(session, ws)):
+            return  # no rows kept before a full run made a basis for these settings
+        live = _kept(session, ws)
+        ids = sorted(session.scalars(select(Contact.id).where(Contact.workspace_id == ws)))
+        decay = Decay(intention.settings(session, ws))
+        intention._fold(session, ws, decay, basis.floor_day.toordinal(), ids=ids)
+        assert live == _kept(session, ws)
+    finally:
+        session.rollback()
+        session.close()
 
 
 def test_the_pipeline_scores_from_the_kept_level_once_a_full_run_moved_the_floor(db, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
