@@ -187,32 +187,45 @@ def test_one_writer_connection_serves_every_write_in_turn(tmp_path) -> None:  # 
 
 @pytest.mark.skipif(os.environ.get("SIYU_TEST_BACKEND", "sqlite") != "sqlite", reason="a SQLite setting")
 def test_warming_reads_each_named_btree_through_the_writer(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import text
-
-    from siyu.db import btree_scan
+    from sqlalchemy import Engine, event, text
 
     settings = Settings(database_url=f"sqlite:///{tmp_path}/siyu.db")
     db = Database(create_db_engine(settings.database_url, settings), settings)
+    scans: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT count(*)"):
+            scans.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
     try:
         with db.transaction() as session:
             session.execute(text("CREATE TABLE a (x INTEGER, y TEXT UNIQUE)"))
             session.execute(text("CREATE INDEX ix_a_x ON a (x)"))
             session.execute(text("CREATE INDEX ix_a_some ON a (x) WHERE x > 1"))  # partial: left out
             session.execute(text("INSERT INTO a VALUES (1, 'one'), (2, 'two')"))
+            # A WITHOUT ROWID table is its key's b-tree; an index holding every column must not stand in.
+            session.execute(text("CREATE TABLE w (k INTEGER, d TEXT, n INTEGER, PRIMARY KEY (k, d)) WITHOUT ROWID"))
+            session.execute(text("CREATE INDEX ix_w_all ON w (n, d, k)"))
+            session.execute(text("INSERT INTO w VALUES (1, 'a', 5), (2, 'b', 6)"))
         assert db.warm_writer_cache(["a"]) == []  # no kept writer: nothing to warm
         db.keep_one_writer()
-        assert db.warm_writer_cache(["a"]) == ["a", "ix_a_x", "sqlite_autoindex_a_1"]
         assert db.warm_writer_cache(["a"], skip={"a", "ix_a_x"}) == ["sqlite_autoindex_a_1"]
+        scans.clear()
+        assert db.warm_writer_cache(["a", "w"]) == ["a", "ix_a_x", "sqlite_autoindex_a_1", "w", "ix_w_all"]
         with db.transaction(write=False) as session:
             run = session.connection().exec_driver_sql
-            roots = dict(run("SELECT name, rootpage FROM sqlite_schema WHERE tbl_name = 'a'").all())
-            for name in ("a", "ix_a_x", "sqlite_autoindex_a_1"):
-                plan = run("EXPLAIN " + btree_scan("a", None if name == "a" else name)).all()
-                opened = {row[3] for row in plan if row[1] == "OpenRead"}  # p2: the root page
-                assert opened == {roots[name]}, name  # that b-tree, not the smallest index
+            roots = dict(run("SELECT name, rootpage FROM sqlite_schema WHERE tbl_name IN ('a', 'w')").all())
+            opened = []  # the b-tree each scan walked: its OpenRead's p2, the root page
+            for scan in scans:
+                opened.append({row[3] for row in run("EXPLAIN " + scan).all() if row[1] == "OpenRead"})
+        # each named b-tree itself, not whichever index SQLite thinks smallest
+        names = ["a", "ix_a_x", "sqlite_autoindex_a_1", "w", "ix_w_all"]
+        assert opened == [{roots[name]} for name in names]
         with pytest.raises(Exception, match="no such table"):
             db.warm_writer_cache(["missing"])
     finally:
+        event.remove(Engine, "before_cursor_execute", note)
         db.dispose()
 
 

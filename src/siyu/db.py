@@ -367,19 +367,32 @@ def _read_btrees(reader: Engine, tables: Iterable[str], skip: Container[str]) ->
             indexes = connection.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
             ).all()
+            own = without_rowid_key(connection, table)
         for name in [table, *(name for name, sql in indexes if not _is_partial(sql))]:
             if name in skip:
                 continue
             with reader.connect() as connection, connection.begin():
-                connection.exec_driver_sql(btree_scan(table, None if name == table else name))
+                connection.exec_driver_sql(btree_scan(table, own if name == table else name))
             read.append(name)
     return read
 
 
+def without_rowid_key(connection: Connection, table: str) -> str | None:
+    """The name of a WITHOUT ROWID table's primary key, whose b-tree is the table itself (it has no row in
+    sqlite_schema); None for a rowid table."""
+    run = connection.exec_driver_sql
+    listed = {name for (name,) in run("SELECT name FROM sqlite_schema WHERE tbl_name = ?", (table,))}
+    for _seq, name, _unique, origin, _partial in run("SELECT * FROM pragma_index_list(?)", (table,)):
+        if origin == "pk" and name not in listed:
+            return str(name)
+    return None
+
+
 def btree_scan(table: str, index: str | None) -> str:
-    """A query that walks every page of one b-tree: the table's own (index None) or one index's, and reads
-    no row. "WHERE 1" keeps SQLite from counting through whichever index it thinks smallest instead
-    (its count(*) shortcut ignores INDEXED BY)."""
+    """A query that walks every page of one b-tree, and reads no row: an index's, or the table's own when
+    `index` is None (a rowid table) or its primary key (a WITHOUT ROWID table: without INDEXED BY, SQLite
+    counts through a smaller index that holds the key, NOT INDEXED or not). "WHERE 1" keeps SQLite from
+    counting through whichever index it thinks smallest instead (its count(*) shortcut ignores INDEXED BY)."""
     how = f'INDEXED BY "{index}"' if index else "NOT INDEXED"
     return f'SELECT count(*) FROM "{table}" {how} WHERE 1'
 
