@@ -160,9 +160,11 @@ def test_url_verification_echoes_the_decrypted_echostr(tenant, fake, anonymous) 
 
 
 # --- end to end -----------------------------------------------------------------------------------------------
+# Tests that count the jobs a worker run did take the frozen clock: a minute turning between two runs
+# would fire the every-minute cron job in the second.
 
 
-def test_code_to_contact_way_to_attributed_contact_to_welcome(app, tenant, db, fake, anonymous) -> None:  # type: ignore[no-untyped-def]
+def test_code_to_contact_way_to_attributed_contact_to_welcome(app, tenant, db, fake, anonymous, clock) -> None:  # type: ignore[no-untyped-def]
     crypto = configure(tenant, fake)
     made = setup_code(tenant, db)
     assert work(app, db) >= 1
@@ -238,7 +240,7 @@ def test_a_callback_signed_for_a_is_refused_at_b(app, make_tenant, db, fake, ano
     assert count(db, Event) == 0 and count(db, Contact) == 0
 
 
-def test_welcome_already_sent_is_done_not_retried(app, tenant, db, fake, anonymous) -> None:  # type: ignore[no-untyped-def]
+def test_welcome_already_sent_is_done_not_retried(app, tenant, db, fake, anonymous, clock) -> None:  # type: ignore[no-untyped-def]
     crypto = configure(tenant, fake)
     made = setup_code(tenant, db)
     work(app, db)
