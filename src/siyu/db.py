@@ -367,7 +367,7 @@ def _read_btrees(reader: Engine, tables: Iterable[str], skip: Container[str]) ->
             indexes = connection.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name", (table,)
             ).all()
-            own = without_rowid_key(connection, table)
+            own = _without_rowid_key(connection, table, listed={name for name, _ in indexes})
         for name in [table, *(name for name, sql in indexes if not _is_partial(sql))]:
             if name in skip:
                 continue
@@ -377,12 +377,12 @@ def _read_btrees(reader: Engine, tables: Iterable[str], skip: Container[str]) ->
     return read
 
 
-def without_rowid_key(connection: Connection, table: str) -> str | None:
-    """The name of a WITHOUT ROWID table's primary key, whose b-tree is the table itself (it has no row in
-    sqlite_schema); None for a rowid table."""
-    run = connection.exec_driver_sql
-    listed = {name for (name,) in run("SELECT name FROM sqlite_schema WHERE tbl_name = ?", (table,))}
-    for _seq, name, _unique, origin, _partial in run("SELECT * FROM pragma_index_list(?)", (table,)):
+def _without_rowid_key(connection: Connection, table: str, *, listed: Container[str]) -> str | None:
+    """The name of a WITHOUT ROWID table's primary key, whose b-tree is the table itself: the only key not
+    among the table's indexes in sqlite_schema (`listed`). None for a rowid table."""
+    for _seq, name, _unique, origin, _partial in connection.exec_driver_sql(
+        "SELECT * FROM pragma_index_list(?)", (table,)
+    ):
         if origin == "pk" and name not in listed:
             return str(name)
     return None

@@ -123,12 +123,12 @@ def _assert_rows_fold_the_counts(db, ws: int) -> None:  # type: ignore[no-untype
     contact's daily counts from the floor gives: the score comparisons alone check them to the cent."""
     session = db.session()
     try:
-        basis = session.get(IntentionBasis, ws)
-        if basis is None or basis.fingerprint != intention_fingerprint(intention.settings(session, ws)):
+        basis, settings = session.get(IntentionBasis, ws), intention.settings(session, ws)
+        if basis is None or basis.fingerprint != intention_fingerprint(settings):
             return  # no rows kept before a full run made a basis for these settings
         live = _kept(session, ws)
         ids = sorted(session.scalars(select(Contact.id).where(Contact.workspace_id == ws)))
-        decay = Decay(intention.settings(session, ws))
+        decay = Decay(settings)
         intention._fold(session, ws, decay, basis.floor_day.toordinal(), ids=ids)
         assert live == _kept(session, ws)
     finally:
